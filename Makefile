@@ -1,5 +1,12 @@
 # visage build.  `make` builds build/visage and build/libvisage.a; `make test` and `make run` are
 # the README's two commands (each runs scripts/setup.sh first).
+#
+#   make              build/libvisage.a, build/visage, build/tests/test_*
+#   make test         set-up (test mode), the normal and the ASan+UBSan build (build-asan/), then
+#                     every test of both; fails if any test fails (exit 77 = skipped)
+#   make run          set-up (run mode), build, then the CLI on a real face crop
+#   make bench        build bench/*.c against build/libvisage.a, then bench/run.sh if present
+#   make format       clang-format -i on src, tests, bench;  make format-check: only check
 CC      ?= gcc
 BUILD   ?= build
 CSTD     = -std=c11 -D_GNU_SOURCE
@@ -8,14 +15,23 @@ OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc
 LDLIBS  += -lXNNPACK -lpthreadpool -lcjson -lpthread -lm
 
+# The sanitizer build (make test builds it into build-asan/).  Any UBSan finding aborts the test.
+ASAN_BUILD = build-asan
+ASAN_OPT   = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+JOBS      ?= 2
+
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC := $(shell find src/cli -name '*.c' | sort)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FORMAT_SRC = $(shell find src tests bench -name '*.[ch]' ! -path '*/node_modules/*' | sort)
 
-.PHONY: all clean
+.PHONY: all clean test run bench format format-check
 all: $(BUILD)/visage $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -33,7 +49,33 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libvisage.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libvisage.a -o $@ $(LDLIBS)
 
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libvisage.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libvisage.a -o $@ $(LDLIBS)
+
+test:
+	scripts/setup.sh test
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) BUILD=$(ASAN_BUILD) OPT="$(ASAN_OPT)" all
+	scripts/run_tests.sh $(BUILD) $(ASAN_BUILD)
+
+run:
+	scripts/setup.sh run
+	$(MAKE) -j$(JOBS) $(BUILD)/visage
+	scripts/demo.sh $(BUILD)
+
+bench:
+	scripts/setup.sh test
+	$(MAKE) -j$(JOBS) $(BUILD)/libvisage.a $(BENCH_BIN)
+	if [ -f bench/run.sh ]; then bash bench/run.sh; fi
+
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

@@ -79,7 +79,8 @@ typedef enum { VS_DT_F32 = 0, VS_DT_I32 = 1 } vs_dtype;
     X(CONCAT, "Concat")                                                                            \
     X(SLICE, "Slice")                                                                              \
     X(RESIZE_BILINEAR, "ResizeBilinear")                                                           \
-    X(IDENTITY, "Identity")
+    X(IDENTITY, "Identity")                                                                        \
+    X(SQUEEZE, "Squeeze")
 
 typedef enum {
 #define VS_OP_ENUM(name, str) VS_OP_##name,
@@ -135,15 +136,21 @@ typedef struct vs_value {
  *   CLAMP            attrs: act_min, act_max        SOFTMAX attrs: axis (normalised >= 0)
  *   MAXPOOL/AVGPOOL  attrs: ksize, stride, padmode + pad (AVGPOOL averages over the valid
  *                    (unpadded) elements only, as TF does)
- *   MEAN/SUM/MAX     attrs: axes_mask (bit i = reduce dim i), keepdims
+ *   MEAN/SUM/MAX     attrs: axes_mask (bit i = reduce dim i), keepdims.  Loaders that do not
+ *                    know the input's rank set n_axes/axes instead (negative axes allowed);
+ *                    shape inference turns them into axes_mask.
  *   PAD              attrs: pads[i][0..1] before/after per dim, pad_value
  *   RESHAPE          attrs: new_shape (may hold one -1, resolved at shape inference; 0 is not
- *                    special).  SQUEEZE is loaded as RESHAPE.
+ *                    special).
  *   TRANSPOSE        attrs: perm
  *   CONCAT           in: up to VS_MAX_IN values; attrs: axis
  *   SLICE            attrs: begin[], size[] (size -1 = to the end)
  *   RESIZE_BILINEAR  attrs: out_h, out_w, align_corners, half_pixel_centers
  *   IDENTITY         in: x
+ *   SQUEEZE          attrs: n_axes/axes (the dims to drop; none = every dim of size 1).  Only
+ *                    loaders emit it: shape inference turns it into a RESHAPE, so kernels and
+ *                    backends never see it.
+ *   SOFTMAX, CONCAT  axis may be negative when loaded; shape inference normalises it.
  */
 typedef struct vs_node {
     vs_op op;
@@ -165,6 +172,8 @@ typedef struct vs_node {
     int transpose_a, transpose_b;
     int axis;
     uint32_t axes_mask;
+    int n_axes;
+    int axes[VS_MAX_DIMS];
     int keepdims;
     int64_t pads[VS_MAX_DIMS][2];
     float pad_value;

@@ -1,0 +1,12 @@
+/*
+ * cli.h - the visage command's subcommands (private to src/cli/).
+ *
+ * Each subcommand takes the arguments after its name and returns the process exit status:
+ * 0 success, 1 failure (the message already printed to stderr), 2 usage error.
+ */
+#ifndef VS_CLI_H
+#define VS_CLI_H
+
+int vs_cli_nn(int argc, char **argv);
+
+#endif

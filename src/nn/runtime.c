@@ -1,0 +1,147 @@
+/*
+ * runtime.c - running a loaded model: one arena, one prepared kernel per node.
+ *
+ * vs_nn_runtime_new does all the allocation a runtime will ever do: the activation arena the
+ * memory plan sized, the tensor views of every node, and (on the XNNPACK backend) one XNNPACK
+ * operator per node that XNNPACK can run, created and set up against the arena's fixed
+ * addresses.  Nodes XNNPACK cannot run use the reference kernels, so every model runs on both
+ * backends.  vs_nn_run then only walks the nodes.
+ *
+ * A runtime belongs to one thread at a time; several runtimes may share one model.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_xnn.h"
+#include "kernels.h"
+#include "model.h"
+
+typedef struct node_exec {
+    vs_tview in[VS_MAX_IN];
+    vs_tview out;
+    vs_xnn_op *xop; /* NULL: reference kernel */
+} node_exec;
+
+struct vs_runtime {
+    const vs_model *m;
+    vs_nn_backend backend;
+    unsigned char *arena;
+    node_exec *exec;
+    pthreadpool_t pool;
+};
+
+static float *value_ptr(const vs_runtime *rt, int v)
+{
+    const vs_value *val = &rt->m->g->values[v];
+    if (val->data)
+        return val->data;
+    return (float *)(rt->arena + val->offset);
+}
+
+static vs_tview view_of(const vs_runtime *rt, int v)
+{
+    vs_tview t = {0};
+    if (v < 0)
+        return t;
+    t.data = value_ptr(rt, v);
+    t.shape = rt->m->g->values[v].shape;
+    return t;
+}
+
+vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int threads,
+                            vs_runtime **out, vs_err *err)
+{
+    *out = NULL;
+    const vs_graph *g = m->g;
+    if (threads < 1)
+        return vs_err_set(err, VS_INVAL, "threads must be >= 1");
+    vs_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return vs_err_set(err, VS_NOMEM, "runtime for %s", g->name);
+    rt->m = m;
+    rt->backend = backend;
+    vs_status st = VS_OK;
+    rt->arena = aligned_alloc(64, g->arena_bytes);
+    rt->exec = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *rt->exec);
+    if (!rt->arena || !rt->exec) {
+        st = vs_err_set(err, VS_NOMEM, "arena of %zu bytes for %s", g->arena_bytes, g->name);
+        goto fail;
+    }
+    /* Deterministic contents: a model that read uninitialised memory would show up as a
+     * mismatch between runs rather than as luck. */
+    memset(rt->arena, 0, g->arena_bytes);
+    if (backend == VS_NN_BACKEND_XNNPACK) {
+        st = vs_xnn_init();
+        if (st != VS_OK) {
+            vs_err_set(err, st, "XNNPACK initialisation failed");
+            goto fail;
+        }
+        if (threads > 1) {
+            rt->pool = pthreadpool_create((size_t)threads);
+            if (!rt->pool) {
+                st = vs_err_set(err, VS_NOMEM, "thread pool of %d threads", threads);
+                goto fail;
+            }
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const vs_node *n = &g->nodes[i];
+        node_exec *e = &rt->exec[i];
+        for (int k = 0; k < n->n_in; k++)
+            e->in[k] = view_of(rt, n->in[k]);
+        e->out = view_of(rt, n->out);
+        if (backend != VS_NN_BACKEND_XNNPACK)
+            continue;
+        st = vs_xnn_prepare(n, e->in, &e->out, rt->pool, &e->xop);
+        if (st == VS_UNSUPPORTED) {
+            st = VS_OK;
+            e->xop = NULL;
+        } else if (st != VS_OK) {
+            vs_err_set(err, st, "XNNPACK could not prepare node %s (%s)", n->name,
+                       vs_op_name(n->op));
+            goto fail;
+        }
+    }
+    *out = rt;
+    return VS_OK;
+fail:
+    vs_nn_runtime_free(rt);
+    return st;
+}
+
+void vs_nn_runtime_free(vs_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->exec)
+        for (int i = 0; i < rt->m->g->n_nodes; i++)
+            vs_xnn_free(rt->exec[i].xop);
+    if (rt->pool)
+        pthreadpool_destroy(rt->pool);
+    free(rt->exec);
+    free(rt->arena);
+    free(rt);
+}
+
+float *vs_nn_input(vs_runtime *rt, int i)
+{
+    return value_ptr(rt, rt->m->g->inputs[i]);
+}
+
+const float *vs_nn_output(const vs_runtime *rt, int i)
+{
+    return value_ptr(rt, rt->m->g->outputs[i]);
+}
+
+vs_status vs_nn_run(vs_runtime *rt, vs_err *err)
+{
+    const vs_graph *g = rt->m->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        node_exec *e = &rt->exec[i];
+        vs_status st = e->xop ? vs_xnn_run(e->xop) : vs_ref_run(&g->nodes[i], e->in, &e->out);
+        if (st != VS_OK)
+            return vs_err_set(err, st, "node %s (%s) failed", g->nodes[i].name,
+                              vs_op_name(g->nodes[i].op));
+    }
+    return VS_OK;
+}
