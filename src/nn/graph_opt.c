@@ -377,6 +377,59 @@ static int fuse_prelu_pattern(vs_graph *g, vs_node *c)
     return 1;
 }
 
+/* True when every value of v is >= 0 because its producer ends in a clamp at or above zero. */
+static int non_negative(const vs_graph *g, int v)
+{
+    if (v < 0 || g->values[v].producer < 0)
+        return 0;
+    const vs_node *p = &g->nodes[g->values[v].producer];
+    if (p->op == VS_OP_RELU || p->op == VS_OP_RELU6)
+        return 1;
+    if (p->op == VS_OP_CLAMP)
+        return p->act_min >= 0.0f;
+    if (!is_weighted(p))
+        return 0;
+    return p->act == VS_ACT_RELU || p->act == VS_ACT_RELU6 ||
+           (p->act == VS_ACT_CLAMP && p->act_min >= 0.0f);
+}
+
+/* mobilefacenet's exporter fused a Relu into convolutions whose raw output its PReLU also read,
+ * so several blocks compute Add(y, Mul(Sub(y, Abs(y)), c)) with y >= 0.  There y - |y| is
+ * exactly 0, so the whole expression is exactly y: the Add becomes an IDENTITY (an alias). */
+static int fuse_vanishing_prelu(vs_graph *g, vs_node *c)
+{
+    if (c->op != VS_OP_ADD)
+        return 0;
+    for (int side = 0; side < 2; side++) {
+        int y = c->in[side], m = c->in[1 - side];
+        if (!non_negative(g, y) || m < 0 || g->values[m].producer < 0)
+            continue;
+        const vs_node *pm = &g->nodes[g->values[m].producer];
+        if (pm->op != VS_OP_MUL)
+            continue;
+        for (int ms = 0; ms < 2; ms++) {
+            int t = pm->in[ms];
+            float k = const_scalar(g, pm->in[1 - ms]);
+            int finite = is_const(g, pm->in[1 - ms]) && (isnan(k) || isfinite(k));
+            if (!finite || t < 0 || g->values[t].producer < 0)
+                continue;
+            const vs_node *ps = &g->nodes[g->values[t].producer];
+            if (ps->op != VS_OP_SUB || ps->in[0] != y || ps->in[1] < 0 ||
+                g->values[ps->in[1]].producer < 0)
+                continue;
+            const vs_node *pa = &g->nodes[g->values[ps->in[1]].producer];
+            if (pa->op == VS_OP_ABS && pa->in[0] == y) {
+                c->op = VS_OP_IDENTITY;
+                c->n_in = 1;
+                c->in[0] = y;
+                c->in[1] = -1;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* PRELU / LEAKY_RELU / SIGMOID right after a weighted node with no activation. */
 static int fuse_other_act(vs_graph *g, const int *uses, vs_node *c)
 {
@@ -443,6 +496,8 @@ vs_status vs_graph_fuse(vs_graph *g, vs_err *err)
             count_uses(g, uses);
             vs_node *c = &g->nodes[i];
             int r = fuse_prelu_pattern(g, c);
+            if (!r)
+                r = fuse_vanishing_prelu(g, c);
             if (!r)
                 r = fuse_affine(g, uses, c);
             if (!r)
