@@ -163,13 +163,13 @@ typedef enum { Q_NONE, Q_UINT8, Q_UINT16, Q_FLOAT16 } quant_kind;
 /* One manifest entry, checked. */
 typedef struct weight_spec {
     const char *name;
-    vs_dtype dtype;   /* what the graph stores */
-    int stored_f16;   /* dtype "float16" without quantisation: widened like Q_FLOAT16 */
+    vs_dtype dtype; /* what the graph stores */
+    int stored_f16; /* dtype "float16" without quantisation: widened like Q_FLOAT16 */
     quant_kind quant;
     double scale, min;
     vs_shape shape;
-    size_t count;     /* elements */
-    size_t bytes;     /* bytes in the shard */
+    size_t count; /* elements */
+    size_t bytes; /* bytes in the shard */
 } weight_spec;
 
 /* Context of the weight reader's messages. */
@@ -179,11 +179,11 @@ typedef struct shard_ctx {
     vs_err *err;
 } shard_ctx;
 
-static vs_status weight_fail(const shard_ctx *c, vs_status st, const char *weight,
-                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static vs_status weight_fail(const shard_ctx *c, vs_status st, const char *weight, const char *fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
 
-static vs_status weight_fail(const shard_ctx *c, vs_status st, const char *weight,
-                             const char *fmt, ...)
+static vs_status weight_fail(const shard_ctx *c, vs_status st, const char *weight, const char *fmt,
+                             ...)
 {
     char why[160];
     va_list ap;
@@ -191,8 +191,8 @@ static vs_status weight_fail(const shard_ctx *c, vs_status st, const char *weigh
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     if (!weight)
-        return vs_err_set(c->err, st, "%s (shard %s): %s", c->manifest,
-                          c->shard ? c->shard : "-", why);
+        return vs_err_set(c->err, st, "%s (shard %s): %s", c->manifest, c->shard ? c->shard : "-",
+                          why);
     return vs_err_set(c->err, st, "%s: weight '%s' (shard %s): %s", c->manifest, weight,
                       c->shard ? c->shard : "-", why);
 }
@@ -404,8 +404,8 @@ static vs_status load_group(vs_graph *g, shard_ctx *c, const cJSON *group, const
     c->shard = NULL;
     if (!cJSON_IsObject(group) || !cJSON_IsArray(weights))
         return weight_fail(c, VS_FORMAT, NULL, "group without a \"weights\" array");
-    st = read_shards(c, cJSON_GetObjectItemCaseSensitive(group, "paths"), dir, dir_len, &data,
-                     &len);
+    st =
+        read_shards(c, cJSON_GetObjectItemCaseSensitive(group, "paths"), dir, dir_len, &data, &len);
     if (st != VS_OK)
         return st;
     cJSON_ArrayForEach(wj, weights)
@@ -449,8 +449,7 @@ static vs_status load_manifest(vs_graph *g, const cJSON *groups, const char *man
     shard_ctx c = {manifest_path, NULL, err};
     const cJSON *group;
     if (!cJSON_IsArray(groups))
-        return vs_err_set(err, VS_FORMAT, "%s: the weight manifest is not an array",
-                          manifest_path);
+        return vs_err_set(err, VS_FORMAT, "%s: the weight manifest is not an array", manifest_path);
     cJSON_ArrayForEach(group, groups)
     {
         vs_status st = load_group(g, &c, group, manifest_path, dir_len_of(manifest_path));
@@ -495,7 +494,7 @@ typedef struct tf_loader {
     name_entry *index; /* sorted by name */
     int *in_off;       /* data inputs of node i: in_node[in_off[i] .. in_off[i+1]) */
     int *in_node;
-    int *order;        /* topological order */
+    int *order; /* topological order */
     vs_err *err;
 } tf_loader;
 
@@ -855,11 +854,10 @@ static vs_status const_ints(const tf_loader *L, int i, int k, int64_t *vals, int
     const vs_value *v = &L->g->values[input_value(L, i, k)];
     int64_t count = vs_shape_numel(&v->shape);
     if (!v->data || v->dtype != VS_DT_I32 || v->shape.rank > 2)
-        return node_fail(L, i, VS_FORMAT, "input %d ('%s') must be an int32 constant", k,
-                         v->name);
+        return node_fail(L, i, VS_FORMAT, "input %d ('%s') must be an int32 constant", k, v->name);
     if (count > cap)
-        return node_fail(L, i, VS_FORMAT, "input %d ('%s') has %lld values, at most %d", k,
-                         v->name, (long long)count, cap);
+        return node_fail(L, i, VS_FORMAT, "input %d ('%s') has %lld values, at most %d", k, v->name,
+                         (long long)count, cap);
     for (int64_t j = 0; j < count; j++)
         vals[j] = ((const int32_t *)v->data)[j];
     *n = (int)count;
@@ -900,8 +898,10 @@ static vs_status parse_fused(const tf_loader *L, int i, vs_node *n, int *n_args)
     static const struct {
         const char *name;
         vs_act act;
-    } acts[] = {{"relu", VS_ACT_RELU},     {"relu6", VS_ACT_RELU6},
-                {"prelu", VS_ACT_PRELU},   {"leakyrelu", VS_ACT_LEAKY_RELU},
+    } acts[] = {{"relu", VS_ACT_RELU},
+                {"relu6", VS_ACT_RELU6},
+                {"prelu", VS_ACT_PRELU},
+                {"leakyrelu", VS_ACT_LEAKY_RELU},
                 {"sigmoid", VS_ACT_SIGMOID}};
     const cJSON *a = attr_of(L, i, "fused_ops");
     const cJSON *list =
@@ -1181,8 +1181,7 @@ static vs_status map_transpose(tf_loader *L, int i, vs_op op)
         st = const_ints(L, i, 1, perm, VS_MAX_DIMS, &count, NULL);
     for (int k = 0; st == VS_OK && k < count; k++)
         if (perm[k] < 0 || perm[k] >= count)
-            st = node_fail(L, i, VS_FORMAT, "perm[%d] = %lld out of range", k,
-                           (long long)perm[k]);
+            st = node_fail(L, i, VS_FORMAT, "perm[%d] = %lld out of range", k, (long long)perm[k]);
     if (st == VS_OK)
         st = float_inputs(L, i, 0, 1, in);
     if (st == VS_OK)
@@ -1228,8 +1227,8 @@ static vs_status map_resize(tf_loader *L, int i, vs_op op)
     vs_status st = need_inputs(L, i, 2, 2);
     if (st == VS_OK)
         st = const_ints(L, i, 1, size, 2, &count, NULL);
-    if (st == VS_OK && (count != 2 || size[0] < 1 || size[1] < 1 || size[0] > 65536 ||
-                        size[1] > 65536))
+    if (st == VS_OK &&
+        (count != 2 || size[0] < 1 || size[1] < 1 || size[0] > 65536 || size[1] > 65536))
         st = node_fail(L, i, VS_FORMAT, "size must be two positive int32");
     if (st == VS_OK)
         st = attr_bool(L, i, "align_corners", &ac);
@@ -1422,8 +1421,7 @@ static vs_status build_graph(tf_loader *L, const cJSON *root)
     return st;
 }
 
-vs_status vs_tfjs_load_graph(const char *model_json, const char *name, vs_graph **out,
-                             vs_err *err)
+vs_status vs_tfjs_load_graph(const char *model_json, const char *name, vs_graph **out, vs_err *err)
 {
     tf_loader L = {0};
     cJSON *root = NULL;
