@@ -13,7 +13,7 @@ CSTD     = -std=c11 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc
-LDLIBS  += -lXNNPACK -lpthreadpool -lcjson -lpthread -lm
+LDLIBS  += -lXNNPACK -lpthreadpool -lcjson -ljpeg -lspng -lwebp -lpthread -lm
 
 # The sanitizer build (make test builds it into build-asan/).  Any UBSan finding aborts the test.
 ASAN_BUILD = build-asan
@@ -67,7 +67,7 @@ run:
 bench:
 	scripts/setup.sh test
 	$(MAKE) -j$(JOBS) $(BUILD)/libvisage.a $(BENCH_BIN)
-	if [ -f bench/run.sh ]; then bash bench/run.sh; fi
+	if [ -f bench/run.sh ]; then BUILD=$(BUILD) sh bench/run.sh; fi
 
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -12,6 +12,7 @@
  *
  * Usage: build/tests/test_golden [model ...] from the repository root (no argument: all).
  * Environment: VISAGE_GOLDEN (default tests/golden), VISAGE_MODELS (default models).
+ * A golden whose model is not in the engine's table (vs_nn_model_names) is reported as SKIP.
  * Exit status: 0 all passed, 1 a check failed, 77 skipped (no golden files or no models).
  */
 #include <dirent.h>
@@ -49,7 +50,7 @@ typedef struct golden {
     golden_output out[MAX_OUTPUTS];
 } golden;
 
-static int g_passed, g_failed;
+static int g_passed, g_failed, g_skipped;
 
 /* Writes a/b into buf.  Returns 0, or -1 when it does not fit. */
 static int path_join(char *buf, size_t size, const char *a, const char *b)
@@ -294,13 +295,30 @@ out:
     vs_nn_runtime_free(rt);
 }
 
-/* Loads the model of golden g and checks it on every backend configuration. */
+/* Whether the engine's model table (vs_nn_model_names) has `name`. */
+static int engine_knows(const char *name)
+{
+    for (const char *const *n = vs_nn_model_names(); n && *n; n++)
+        if (strcmp(*n, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Loads the model of golden g and checks it on every backend configuration.  A golden for a
+ * model the engine does not list yet (another format's goldens land before its loader) is
+ * skipped, loudly; a listed model that fails to load fails. */
 static void check_golden(const golden *g, const char *models_dir)
 {
     const char *extra[MAX_OUTPUTS + 1];
     vs_model *m = NULL;
     vs_err err = {{0}};
 
+    if (!engine_knows(g->model)) {
+        printf("%-22s %-10s %-34s %11s %11s %10s  SKIP  not in the engine's model table yet\n",
+               g->model, "-", "-", "-", "-", "-");
+        g_skipped++;
+        return;
+    }
     for (int k = 0; k < g->n_outputs; k++)
         extra[k] = g->out[k].name;
     extra[g->n_outputs] = NULL;
@@ -405,6 +423,10 @@ int main(int argc, char **argv)
         printf("SKIP: test_golden: no golden matches the models named on the command line\n");
         return EXIT_SKIP;
     }
-    printf("test_golden: %d passed, %d failed\n", g_passed, g_failed);
+    printf("test_golden: %d passed, %d failed, %d skipped\n", g_passed, g_failed, g_skipped);
+    if (g_failed == 0 && g_passed == 0) {
+        printf("SKIP: test_golden: every golden was skipped\n");
+        return EXIT_SKIP;
+    }
     return g_failed ? 1 : 0;
 }

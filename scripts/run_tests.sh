@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# run_tests.sh - run every test binary of the given build folders and sum them up.
+#
+#   scripts/run_tests.sh build build-asan
+#
+# Runs each BUILD/tests/test_* from the repository root (tests find tests/golden, models/ and
+# ../shared/data relative to it), prints its output, and closes with one line
+# "tests: N passed, N failed, N skipped".  Exit status 77 from a test means it skipped (its data
+# is missing: the test prints SKIP and the reason); any other non-zero status is a failure.
+# A test that runs longer than VISAGE_TEST_TIMEOUT seconds (default 1800) fails.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+TIMEOUT=${VISAGE_TEST_TIMEOUT:-1800}
+
+# Sanitizer builds: report every finding as a failure, with a stack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0
+failed=0
+skipped=0
+failures=()
+skips=()
+
+[ $# -gt 0 ] || set -- build
+
+for dir in "$@"; do
+    found=0
+    for t in "$dir"/tests/test_*; do
+        if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+        case "$t" in *.d | *.o) continue ;; esac
+        found=1
+        echo "=== $t"
+        start=$(date +%s)
+        timeout "$TIMEOUT" "$t"
+        rc=$?
+        secs=$(($(date +%s) - start))
+        case $rc in
+        0)
+            passed=$((passed + 1))
+            echo "--- PASS $t (${secs}s)"
+            ;;
+        77)
+            skipped=$((skipped + 1))
+            skips+=("$t")
+            echo "--- SKIP $t (${secs}s)"
+            ;;
+        124)
+            failed=$((failed + 1))
+            failures+=("$t (timed out after ${TIMEOUT}s)")
+            echo "--- FAIL $t (timed out after ${TIMEOUT}s)"
+            ;;
+        *)
+            failed=$((failed + 1))
+            failures+=("$t (exit $rc)")
+            echo "--- FAIL $t (exit $rc, ${secs}s)"
+            ;;
+        esac
+    done
+    if [ $found -eq 0 ]; then
+        echo "=== $dir/tests: no test binaries"
+        failed=$((failed + 1))
+        failures+=("$dir/tests (no test binaries)")
+    fi
+done
+
+echo
+echo "==================== summary"
+for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED:  $f"; done
+for s in "${skips[@]+"${skips[@]}"}"; do echo "SKIPPED: $s"; done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ]
