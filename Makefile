@@ -78,4 +78,6 @@ format-check:
 clean:
 	rm -rf build build-asan
 
+include mk/onnx.mk
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

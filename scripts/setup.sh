@@ -43,8 +43,8 @@ as_root() {
 # build: compiler, XNNPACK (+ pthreadpool, which its header needs but the package does not pull
 # in), cJSON, the image codecs (libjpeg-turbo, libspng, libwebp).  The sanitizer build uses gcc's -fsanitize (libasan/libubsan come with gcc).
 DEB_RUN="build-essential pkg-config libxnnpack-dev libpthreadpool-dev libcjson-dev
-    libjpeg62-turbo-dev libspng-dev libwebp-dev"
-DEB_TEST=""
+    libjpeg62-turbo-dev libspng-dev libwebp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+DEB_TEST="clang"
 DEB_DEV="clang-format"
 
 missing_debs() {

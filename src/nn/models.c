@@ -12,9 +12,10 @@
 
 #include "faceapi_nets.h"
 #include "model.h"
+#include "onnx_load.h"
 #include "tfjs_load.h"
 
-typedef enum { FMT_TFJS_GRAPH, FMT_FACEAPI } model_format;
+typedef enum { FMT_TFJS_GRAPH, FMT_FACEAPI, FMT_ONNX } model_format;
 
 typedef struct model_entry {
     const char *name;
@@ -42,6 +43,15 @@ static const model_entry model_table[] = {
     {"liveness", FMT_TFJS_GRAPH, "human/liveness.json"},
     {"gear", FMT_TFJS_GRAPH, "human/gear.json"},
     {"emotion", FMT_TFJS_GRAPH, "human/emotion.json"},
+    {"fr_detect", FMT_ONNX, "faceplugin/fr_detect.onnx"},
+    {"fr_landmark", FMT_ONNX, "faceplugin/fr_landmark.onnx"},
+    {"fr_feature", FMT_ONNX, "faceplugin/fr_feature.onnx"},
+    {"fr_liveness", FMT_ONNX, "faceplugin/fr_liveness.onnx"},
+    {"fr_age", FMT_ONNX, "faceplugin/fr_age.onnx"},
+    {"fr_gender", FMT_ONNX, "faceplugin/fr_gender.onnx"},
+    {"fr_expression", FMT_ONNX, "faceplugin/fr_expression.onnx"},
+    {"fr_pose", FMT_ONNX, "faceplugin/fr_pose.onnx"},
+    {"fr_eye", FMT_ONNX, "faceplugin/fr_eye.onnx"},
 };
 
 #define N_MODELS (sizeof model_table / sizeof model_table[0])
@@ -69,6 +79,8 @@ static vs_status read_graph(const model_entry *e, const char *path, vs_graph **o
     *out = NULL;
     if (e->format == FMT_TFJS_GRAPH)
         return vs_tfjs_load_graph(path, e->name, out, err);
+    if (e->format == FMT_ONNX)
+        return vs_onnx_load_graph(path, e->name, out, err);
     vs_graph *g = vs_graph_new(e->name);
     if (!g)
         return vs_err_set(err, VS_NOMEM, "loading %s", e->name);
@@ -120,7 +132,9 @@ vs_status vs_nn_model_load(const char *models_dir, const char *name,
     vs_model *m = calloc(1, sizeof *m);
     if (!m)
         return vs_err_set(err, VS_NOMEM, "loading %s", name);
-    m->format = e->format == FMT_TFJS_GRAPH ? "tfjs-graph" : "faceapi";
+    m->format = e->format == FMT_TFJS_GRAPH ? "tfjs-graph"
+                : e->format == FMT_ONNX     ? "onnx"
+                                            : "faceapi";
     vs_status st = read_graph(e, path, &m->g, err);
     for (int i = 0; st == VS_OK && extra_outputs && extra_outputs[i]; i++) {
         int v = vs_graph_find(m->g, extra_outputs[i]);
