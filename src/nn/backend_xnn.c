@@ -182,13 +182,17 @@ typedef struct win {
 
 /* Fills w from the node and checks that XNNPACK's output size, (in + pads - eff_k) / stride + 1,
  * is the inferred output size (ih, iw -> oh, ow). */
-static vs_status window_geometry(const vs_node *n, uint32_t kh, uint32_t kw, int64_t ih,
-                                 int64_t iw, int64_t oh, int64_t ow, win *w)
+static vs_status window_geometry(const vs_node *n, uint32_t kh, uint32_t kw, int64_t ih, int64_t iw,
+                                 int64_t oh, int64_t ow, win *w)
 {
     if (n->stride[0] < 1 || n->stride[1] < 1 || n->dilation[0] < 1 || n->dilation[1] < 1)
         return VS_INVAL;
-    *w = (win){.kh = kh, .kw = kw, .sh = (uint32_t)n->stride[0], .sw = (uint32_t)n->stride[1],
-               .dh = (uint32_t)n->dilation[0], .dw = (uint32_t)n->dilation[1]};
+    *w = (win){.kh = kh,
+               .kw = kw,
+               .sh = (uint32_t)n->stride[0],
+               .sw = (uint32_t)n->stride[1],
+               .dh = (uint32_t)n->dilation[0],
+               .dw = (uint32_t)n->dilation[1]};
     if (n->padmode != VS_PAD_VALID) {
         for (int i = 0; i < 4; i++)
             if (n->pad[i] < 0)
@@ -225,8 +229,7 @@ static float *hwio_to_ohwi(const float *f, size_t kh, size_t kw, size_t c, size_
     return t;
 }
 
-static vs_status prep_conv(const vs_node *n, const vs_tview *in, const vs_tview *out,
-                           vs_xnn_op *op)
+static vs_status prep_conv(const vs_node *n, const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
     const vs_shape *xs = &in[0].shape, *fs = &in[1].shape, *ys = &out->shape;
     if (n->n_in < 2 || xs->rank != 4 || fs->rank != 4 || ys->rank != 4)
@@ -270,8 +273,8 @@ static vs_status prep_conv(const vs_node *n, const vs_tview *in, const vs_tview 
                                              (size_t)xs->dim[2], in[0].data, out->data, op->pool);
     if (s != xnn_status_success)
         return map_status(s);
-    return prep_post_act(n, opt_in(n, in, 3), opt_numel(n, in, 3), out->data,
-                         numel(ys) / oc, oc, op);
+    return prep_post_act(n, opt_in(n, in, 3), opt_numel(n, in, 3), out->data, numel(ys) / oc, oc,
+                         op);
 }
 
 /* ---- MATMUL -------------------------------------------------------------------------------- */
@@ -372,8 +375,7 @@ static vs_status prep_prelu(const vs_node *n, const vs_tview *in, const vs_tview
     if (na == 1) {
         s = xnn_create_leaky_relu_nc_f32(1, 1, 1, in[1].data[0], 0, &op->main);
         if (s == xnn_status_success)
-            s = xnn_setup_leaky_relu_nc_f32(op->main, numel(xs), in[0].data, out->data,
-                                            op->pool);
+            s = xnn_setup_leaky_relu_nc_f32(op->main, numel(xs), in[0].data, out->data, op->pool);
         return map_status(s);
     }
     /* Broadcasting alpha along the last dim only: its other dims must all be 1. */
@@ -455,8 +457,7 @@ static vs_status prep_softmax(const vs_node *n, const vs_tview *in, const vs_tvi
 
 /* ---- pooling and reductions ---------------------------------------------------------------- */
 
-static vs_status prep_pool(const vs_node *n, const vs_tview *in, const vs_tview *out,
-                           vs_xnn_op *op)
+static vs_status prep_pool(const vs_node *n, const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
     const vs_shape *xs = &in[0].shape, *ys = &out->shape;
     if (xs->rank != 4 || ys->rank != 4 || n->ksize[0] < 1 || n->ksize[1] < 1)
@@ -483,9 +484,9 @@ static vs_status prep_pool(const vs_node *n, const vs_tview *in, const vs_tview 
                                               w.sw, 1, 1, c, c, c, -INFINITY, INFINITY, 0,
                                               &op->main);
         if (s == xnn_status_success)
-            s = xnn_setup_max_pooling2d_nhwc_f32(op->main, (size_t)xs->dim[0],
-                                                 (size_t)xs->dim[1], (size_t)xs->dim[2],
-                                                 in[0].data, out->data, op->pool);
+            s = xnn_setup_max_pooling2d_nhwc_f32(op->main, (size_t)xs->dim[0], (size_t)xs->dim[1],
+                                                 (size_t)xs->dim[2], in[0].data, out->data,
+                                                 op->pool);
     } else {
         s = xnn_create_average_pooling2d_nhwc_f32(w.top, w.right, w.bottom, w.left, w.kh, w.kw,
                                                   w.sh, w.sw, c, c, c, -INFINITY, INFINITY, 0,
@@ -500,8 +501,7 @@ static vs_status prep_pool(const vs_node *n, const vs_tview *in, const vs_tview 
 
 /* MEAN over one contiguous run of axes [first, last] is a global average pooling of
  * [outer, width, channels] (MEAN over H,W of NHWC being the usual case). */
-static vs_status prep_mean(const vs_node *n, const vs_tview *in, const vs_tview *out,
-                           vs_xnn_op *op)
+static vs_status prep_mean(const vs_node *n, const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
     const vs_shape *xs = &in[0].shape;
     const uint32_t mask = n->axes_mask & ((1u << xs->rank) - 1u);
@@ -530,15 +530,14 @@ static vs_status prep_mean(const vs_node *n, const vs_tview *in, const vs_tview 
     enum xnn_status s =
         xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &op->main);
     if (s == xnn_status_success)
-        s = xnn_setup_global_average_pooling_nwc_f32(op->main, outer, width, in[0].data,
-                                                     out->data, op->pool);
+        s = xnn_setup_global_average_pooling_nwc_f32(op->main, outer, width, in[0].data, out->data,
+                                                     op->pool);
     return map_status(s);
 }
 
 /* ---- data movement ------------------------------------------------------------------------- */
 
-static vs_status prep_pad(const vs_node *n, const vs_tview *in, const vs_tview *out,
-                          vs_xnn_op *op)
+static vs_status prep_pad(const vs_node *n, const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
     const vs_shape *xs = &in[0].shape;
     if (xs->rank < 1 || xs->rank > XNN_MAX_TENSOR_DIMS || out->shape.rank != xs->rank)
@@ -596,8 +595,7 @@ static vs_status prep_alias(const vs_tview *in, const vs_tview *out, vs_xnn_op *
 
 /* ---- entry points -------------------------------------------------------------------------- */
 
-static vs_status prep_node(const vs_node *n, const vs_tview *in, const vs_tview *out,
-                           vs_xnn_op *op)
+static vs_status prep_node(const vs_node *n, const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
     switch (n->op) {
     case VS_OP_CONV2D:

@@ -21,6 +21,9 @@ vs_status vs_xnn_init(void);
 /*
  * Creates and sets up the XNNPACK operator(s) for node n, reading in[] and writing out (views of
  * the runtime's arena and of the model's constants, fixed for the runtime's life).
+ * The weights of CONV2D, DWCONV2D and MATMUL (in[1..3]) and PRELU's alpha (in[1]) are packed
+ * here, so they must be constants; every buffer must be readable 16 bytes past its end
+ * (XNN_EXTRA_BYTES): the memory plan and vs_graph_finalize guarantee both for the runtime.
  * OUT: *op, or NULL with VS_UNSUPPORTED when XNNPACK cannot run this node (the runtime then uses
  * the reference kernel); other statuses are real failures.
  */

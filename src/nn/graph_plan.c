@@ -136,6 +136,24 @@ out:
     return st;
 }
 
+/* XNNPACK may read (never write) up to 16 bytes past any operand, constants included: give every
+ * constant VS_PLAN_SLACK zeroed bytes of tail, as the plan does for activations. */
+static vs_status pad_constants(vs_graph *g, vs_err *err)
+{
+    for (int v = 0; v < g->n_values; v++) {
+        vs_value *val = &g->values[v];
+        if (!val->data)
+            continue;
+        size_t bytes = (size_t)vs_shape_numel(&val->shape) * vs_dtype_size(val->dtype);
+        unsigned char *p = realloc(val->data, bytes + VS_PLAN_SLACK);
+        if (!p)
+            return vs_err_set(err, VS_NOMEM, "constants of %s", g->name);
+        memset(p + bytes, 0, VS_PLAN_SLACK);
+        val->data = p;
+    }
+    return VS_OK;
+}
+
 vs_status vs_graph_finalize(vs_graph *g, vs_err *err)
 {
     if (g->n_inputs == 0 || g->n_outputs == 0)
@@ -152,6 +170,8 @@ vs_status vs_graph_finalize(vs_graph *g, vs_err *err)
         if (g->values[g->outputs[i]].data)
             st = vs_err_set(err, VS_UNSUPPORTED, "output %s of %s is a constant",
                             g->values[g->outputs[i]].name, g->name);
+    if (st == VS_OK)
+        st = pad_constants(g, err);
     if (st == VS_OK)
         st = vs_graph_plan(g, err);
     return st;

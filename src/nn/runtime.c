@@ -30,6 +30,20 @@ struct vs_runtime {
     pthreadpool_t pool;
 };
 
+/* XNNPACK packs the weights of these ops when it creates the operator, so it may only run them
+ * when those inputs are constants of the model (in practice they always are). */
+static int weights_are_const(const vs_graph *g, const vs_node *n)
+{
+    int first = n->op == VS_OP_CONV2D || n->op == VS_OP_DWCONV2D || n->op == VS_OP_MATMUL ||
+                        n->op == VS_OP_PRELU
+                    ? 1
+                    : n->n_in;
+    for (int k = first; k < n->n_in; k++)
+        if (n->in[k] >= 0 && !g->values[n->in[k]].data)
+            return 0;
+    return 1;
+}
+
 static float *value_ptr(const vs_runtime *rt, int v)
 {
     const vs_value *val = &rt->m->g->values[v];
@@ -90,7 +104,7 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
         for (int k = 0; k < n->n_in; k++)
             e->in[k] = view_of(rt, n->in[k]);
         e->out = view_of(rt, n->out);
-        if (backend != VS_NN_BACKEND_XNNPACK)
+        if (backend != VS_NN_BACKEND_XNNPACK || !weights_are_const(g, n))
             continue;
         st = vs_xnn_prepare(n, e->in, &e->out, rt->pool, &e->xop);
         if (st == VS_UNSUPPORTED) {
