@@ -319,21 +319,28 @@ static vs_status prep_binary(const vs_node *n, const vs_tview *in, const vs_tvie
         return VS_UNSUPPORTED;
     enum xnn_status s;
     nd_setup_fn setup;
+    float lo, hi;
+    /* Only clamps fuse into element-wise ops (graph_opt.c), and XNNPACK's min/max have none. */
+    if (act_bounds(n, &lo, &hi) != VS_OK ||
+        (n->act != VS_ACT_NONE && (n->op == VS_OP_MINIMUM || n->op == VS_OP_MAXIMUM)) ||
+        (n->act != VS_ACT_NONE && n->act != VS_ACT_RELU && n->act != VS_ACT_RELU6 &&
+         n->act != VS_ACT_CLAMP))
+        return VS_UNSUPPORTED;
     switch (n->op) {
     case VS_OP_ADD:
-        s = xnn_create_add_nd_f32(-INFINITY, INFINITY, 0, &op->main);
+        s = xnn_create_add_nd_f32(lo, hi, 0, &op->main);
         setup = xnn_setup_add_nd_f32;
         break;
     case VS_OP_SUB:
-        s = xnn_create_subtract_nd_f32(-INFINITY, INFINITY, 0, &op->main);
+        s = xnn_create_subtract_nd_f32(lo, hi, 0, &op->main);
         setup = xnn_setup_subtract_nd_f32;
         break;
     case VS_OP_MUL:
-        s = xnn_create_multiply_nd_f32(-INFINITY, INFINITY, 0, &op->main);
+        s = xnn_create_multiply_nd_f32(lo, hi, 0, &op->main);
         setup = xnn_setup_multiply_nd_f32;
         break;
     case VS_OP_DIV:
-        s = xnn_create_divide_nd_f32(-INFINITY, INFINITY, 0, &op->main);
+        s = xnn_create_divide_nd_f32(lo, hi, 0, &op->main);
         setup = xnn_setup_divide_nd_f32;
         break;
     case VS_OP_MINIMUM:

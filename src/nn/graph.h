@@ -132,6 +132,8 @@ typedef struct vs_value {
  *   MATMUL           in: a[M,K], b[K,N] (or transposed per transpose_a/b), bias[N], alpha
  *                    attrs: transpose_a, transpose_b, act, act_min/act_max, alpha
  *   ADD..MAXIMUM     in: a, b (broadcast)           PRELU in: x, alpha (broadcast)
+ *                    ADD SUB MUL DIV may carry a clamp fused by graph_opt.c: act RELU, RELU6
+ *                    or CLAMP (act_min/act_max), applied to the result
  *   unary ops        in: x                          LEAKY_RELU attrs: alpha
  *   CLAMP            attrs: act_min, act_max        SOFTMAX attrs: axis (normalised >= 0)
  *   MAXPOOL/AVGPOOL  attrs: ksize, stride, padmode + pad (AVGPOOL averages over the valid

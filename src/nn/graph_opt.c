@@ -166,6 +166,12 @@ static int64_t out_channels(const vs_graph *g, const vs_node *n)
     return s->dim[s->rank - 1];
 }
 
+/* Element-wise ops that can carry a fused clamp (their act field; see graph.h). */
+static int takes_clamp(const vs_node *n)
+{
+    return n->op == VS_OP_ADD || n->op == VS_OP_SUB || n->op == VS_OP_MUL || n->op == VS_OP_DIV;
+}
+
 static int is_weighted(const vs_node *n)
 {
     return n->op == VS_OP_CONV2D || n->op == VS_OP_DWCONV2D ||
@@ -287,18 +293,18 @@ static int fuse_clamp(vs_graph *g, const int *uses, vs_node *c)
         return 0;
     int clamp_like = p->act == VS_ACT_NONE || p->act == VS_ACT_RELU || p->act == VS_ACT_RELU6 ||
                      p->act == VS_ACT_CLAMP;
-    if (!(is_weighted(p) && clamp_like) && p->op != VS_OP_CLAMP && p->op != VS_OP_RELU &&
-        p->op != VS_OP_RELU6)
+    int fused = (is_weighted(p) || takes_clamp(p)) && clamp_like;
+    if (!fused && p->op != VS_OP_CLAMP && p->op != VS_OP_RELU && p->op != VS_OP_RELU6)
         return 0;
     if (p->op == VS_OP_RELU || p->op == VS_OP_RELU6) {
         p->act_min = 0.0f;
         p->act_max = p->op == VS_OP_RELU6 ? 6.0f : INFINITY;
         p->op = VS_OP_CLAMP;
-    } else if (is_weighted(p) && p->act != VS_ACT_CLAMP) {
+    } else if (fused && p->act != VS_ACT_CLAMP) {
         p->act_min = p->act == VS_ACT_NONE ? -INFINITY : 0.0f;
         p->act_max = p->act == VS_ACT_RELU6 ? 6.0f : INFINITY;
     }
-    if (is_weighted(p))
+    if (fused)
         p->act = VS_ACT_CLAMP;
     /* Clamps compose by intersecting their ranges (min/max are monotone). */
     p->act_min = fmaxf(p->act_min, lo);

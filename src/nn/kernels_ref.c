@@ -524,8 +524,12 @@ static void binary_row(vs_op op, const float *a, int64_t sa, const float *b, int
 static vs_status binary(const vs_node *n, const vs_tview *in, vs_tview *out)
 {
     bplan p;
+    act_params act = {n->act, n->act_min, n->act_max, n->alpha, NULL, 0};
     if (n->n_in < 2 || !in[1].data)
         return VS_INVAL;
+    if (n->act != VS_ACT_NONE && n->act != VS_ACT_RELU && n->act != VS_ACT_RELU6 &&
+        n->act != VS_ACT_CLAMP)
+        return VS_UNSUPPORTED;
     if (bplan_make(&in[0].shape, &in[1].shape, &out->shape, &p) != VS_OK)
         return VS_INVAL;
     int64_t total = numel(&out->shape), inner = p.dim[p.rank - 1];
@@ -541,6 +545,8 @@ static vs_status binary(const vs_node *n, const vs_tview *in, vs_tview *out)
         }
         binary_row(n->op, in[0].data + oa, p.sa[p.rank - 1], in[1].data + ob, p.sb[p.rank - 1],
                    out->data + r * inner, inner);
+        if (n->act != VS_ACT_NONE) /* a clamp fused by graph_opt.c */
+            act_row(&act, out->data + r * inner, out->data + r * inner, inner);
     }
     return VS_OK;
 }
