@@ -8,5 +8,8 @@
 #define VS_CLI_H
 
 int vs_cli_nn(int argc, char **argv);
+int vs_cli_detect(int argc, char **argv);
+int vs_cli_embed(int argc, char **argv);
+int vs_cli_compare(int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"detect", vs_cli_detect, "find every face in photos (boxes, landmarks; --draw, --json)"},
+    {"embed", vs_cli_embed, "print the embedding of a photo's face"},
+    {"compare", vs_cli_compare, "are two photos the same person?"},
     {"nn", vs_cli_nn, "run or describe a model of the engine (debugging)"},
 };
 
