@@ -139,8 +139,8 @@ static int cmd_run(const run_opts *o)
             which = i;
     vs_nn_tensor_info t = vs_nn_output_info(m, which);
     FILE *f = fopen(o->output, "wb");
-    if (!f || fwrite(vs_nn_output(rt, which), sizeof(float), (size_t)numel(&t), f) !=
-                  (size_t)numel(&t)) {
+    if (!f ||
+        fwrite(vs_nn_output(rt, which), sizeof(float), (size_t)numel(&t), f) != (size_t)numel(&t)) {
         fprintf(stderr, "visage nn run: cannot write %s\n", o->output);
         if (f)
             fclose(f);
@@ -224,8 +224,8 @@ int vs_cli_nn(int argc, char **argv)
     if (strcmp(argv[0], "info") == 0)
         return cmd_info(models, argv[1]);
     if (strcmp(argv[0], "run") == 0) {
-        run_opts o = {.models = models, .name = argv[1], .backend = VS_NN_BACKEND_XNNPACK,
-                      .threads = 1};
+        run_opts o = {
+            .models = models, .name = argv[1], .backend = VS_NN_BACKEND_XNNPACK, .threads = 1};
         int r = parse_run(argc - 1, argv + 1, &o);
         if (r)
             return r > 0 ? usage(stdout) : 2;

@@ -42,7 +42,9 @@
 
 #define DET_MAX_TILES 16
 #define DET_TILE_TRIGGER 2.0f /* VS_TILE_AUTO: tile when the long side exceeds this x the input */
-#define DET_MERGE_IOMIN 0.65f /* across passes: suppress a box this much inside a better one */
+#ifndef DET_MERGE_IOMIN
+#define DET_MERGE_IOMIN 0.65f
+#endif /* across passes: suppress a box this much inside a better one */
 #define DET_EDGE_MARGIN 0.01f /* of the tile side: a box this close to an inner border is cut */
 #define DET_MAX_INPUT 1024    /* the largest net input side the tap tables hold */
 #define DET_CLAHE_CLIP 1.5f   /* the low-light step's CLAHE clip limit (vs_img's default: 2.5) */

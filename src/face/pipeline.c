@@ -71,8 +71,10 @@ vs_status vs_face_models_load(const vs_face_config *cfg, vs_face_models **out, v
     vs_status st = VS_OK;
     m->det_kind = detector_kind(m->cfg.detector);
     if (m->det_kind == VS_DETECTOR_COUNT) {
-        st = vs_err_set(err, VS_INVAL, "unknown detector '%s' (ssd_mobilenetv1, blazeface-back, "
-                        "fr_detect)", m->cfg.detector);
+        st = vs_err_set(err, VS_INVAL,
+                        "unknown detector '%s' (ssd_mobilenetv1, blazeface-back, "
+                        "fr_detect)",
+                        m->cfg.detector);
         goto fail;
     }
     vs_matcher_default(&m->matcher, &m->threshold);
@@ -193,8 +195,8 @@ static vs_status ensure_faces(vs_face_ctx *c, int n, vs_err *err)
 }
 
 /* Landmarks, points and embeddings of one detected face. */
-static vs_status describe(vs_face_ctx *c, const vs_image *frame, const vs_face_opts *o,
-                          vs_face *f, vs_err *err)
+static vs_status describe(vs_face_ctx *c, const vs_image *frame, const vs_face_opts *o, vs_face *f,
+                          vs_err *err)
 {
     vs_status st = vs_landmarks_detect(c->lm, frame, &f->det, &f->lm, err);
     if (st != VS_OK)
@@ -264,8 +266,8 @@ vs_status vs_face_analyze(vs_face_ctx *c, const vs_image *img, const vs_face_opt
     return VS_OK;
 }
 
-vs_status vs_face_compare(const vs_face_models *m, const vs_face *a, const vs_face *b,
-                          float *score, vs_err *err)
+vs_status vs_face_compare(const vs_face_models *m, const vs_face *a, const vs_face *b, float *score,
+                          vs_err *err)
 {
     const vs_embedding *ea[VS_MATCH_MAX], *eb[VS_MATCH_MAX];
     if (a->n_emb != m->matcher.n || b->n_emb != m->matcher.n)

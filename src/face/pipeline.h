@@ -34,16 +34,16 @@ typedef struct vs_face_opts {
 
 /* One face. */
 typedef struct vs_face {
-    vs_det det;   /* box and detector score, image pixels */
-    vs_lm68 lm;   /* 68 landmarks, pixel-centre coordinates */
-    vs_lm5 lm5;   /* eye centres, nose tip, mouth corners */
-    int n_emb;    /* embeddings below, one per net of the matcher (0 when not embedded) */
+    vs_det det; /* box and detector score, image pixels */
+    vs_lm68 lm; /* 68 landmarks, pixel-centre coordinates */
+    vs_lm5 lm5; /* eye centres, nose tip, mouth corners */
+    int n_emb;  /* embeddings below, one per net of the matcher (0 when not embedded) */
     vs_embedding emb[VS_MATCH_MAX];
 } vs_face;
 
 typedef struct vs_face_result {
-    int n;           /* faces found */
-    vs_face *faces;  /* owned by the context; valid until its next analyze call */
+    int n;          /* faces found */
+    vs_face *faces; /* owned by the context; valid until its next analyze call */
     int width, height;
     float mean_luma; /* of the input frame, 0..255 */
     int enhanced;    /* 1: the frame was dark and was enhanced before detection */
@@ -75,7 +75,7 @@ vs_status vs_face_analyze(vs_face_ctx *c, const vs_image *img, const vs_face_opt
 
 /* Similarity of two analysed faces under m's matcher (higher = more alike; the same person when
  * >= the threshold of vs_face_models_matcher). */
-vs_status vs_face_compare(const vs_face_models *m, const vs_face *a, const vs_face *b,
-                          float *score, vs_err *err);
+vs_status vs_face_compare(const vs_face_models *m, const vs_face *a, const vs_face *b, float *score,
+                          vs_err *err);
 
 #endif

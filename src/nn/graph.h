@@ -110,15 +110,15 @@ typedef enum {
 } vs_padmode;
 
 typedef struct vs_value {
-    char *name;     /* owned; unique within the graph */
+    char *name; /* owned; unique within the graph */
     vs_dtype dtype;
     vs_shape shape;
-    void *data;     /* constant data, owned by the graph; NULL for inputs and activations */
-    int producer;   /* index of the producing node, -1 for inputs and constants */
+    void *data;   /* constant data, owned by the graph; NULL for inputs and activations */
+    int producer; /* index of the producing node, -1 for inputs and constants */
     int is_input;
     int is_output;
-    int alias_of;   /* value whose storage this one shares (reshape etc.), or -1 */
-    size_t offset;  /* byte offset in the runtime arena (activations and inputs, after plan) */
+    int alias_of;  /* value whose storage this one shares (reshape etc.), or -1 */
+    size_t offset; /* byte offset in the runtime arena (activations and inputs, after plan) */
 } vs_value;
 
 /*

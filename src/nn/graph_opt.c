@@ -57,8 +57,10 @@ vs_status vs_graph_toposort(vs_graph *g, vs_err *err)
     if (count < n) {
         for (int i = 0; i < n; i++)
             if (!placed[i]) {
-                st = vs_err_set(err, VS_FORMAT, "node %s is part of a cycle or reads a value "
-                                "that nothing produces", g->nodes[i].name);
+                st = vs_err_set(err, VS_FORMAT,
+                                "node %s is part of a cycle or reads a value "
+                                "that nothing produces",
+                                g->nodes[i].name);
                 break;
             }
         goto out;
@@ -467,8 +469,7 @@ static int fuse_pad(vs_graph *g, const int *uses, vs_node *c)
     if (c->op != VS_OP_CONV2D && c->op != VS_OP_DWCONV2D)
         return 0;
     vs_node *p = sole_producer(g, uses, c->in[0]);
-    if (!p || p->op != VS_OP_PAD || p->pad_value != 0.0f ||
-        g->values[p->in[0]].shape.rank != 4)
+    if (!p || p->op != VS_OP_PAD || p->pad_value != 0.0f || g->values[p->in[0]].shape.rank != 4)
         return 0;
     if (p->pads[0][0] || p->pads[0][1] || p->pads[3][0] || p->pads[3][1])
         return 0;
@@ -560,8 +561,7 @@ vs_status vs_graph_fold(vs_graph *g, vs_err *err)
         vs_status st = vs_ref_run(n, in, &out);
         if (st != VS_OK) {
             free(d);
-            return vs_err_set(err, st, "folding constant node %s (%s)", n->name,
-                              vs_op_name(n->op));
+            return vs_err_set(err, st, "folding constant node %s (%s)", n->name, vs_op_name(n->op));
         }
         o->data = d;
         o->producer = -1;

@@ -43,8 +43,7 @@ static void mark_aliases(vs_graph *g)
         const vs_node *n = &g->nodes[i];
         int in = n->in[0];
         int alias = (n->op == VS_OP_RESHAPE || n->op == VS_OP_IDENTITY) && in >= 0 &&
-                    !g->values[in].data && !g->values[n->out].is_output &&
-                    !g->values[in].is_input;
+                    !g->values[in].data && !g->values[n->out].is_output && !g->values[in].is_input;
         g->values[n->out].alias_of = alias ? root_of(g, in) : -1;
     }
 }

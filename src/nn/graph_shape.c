@@ -89,8 +89,8 @@ static vs_status infer_broadcast(vs_graph *g, vs_node *n, vs_shape *o, vs_err *e
         int ia = i - (r - a->rank), ib = i - (r - b->rank);
         int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return FAIL("%s %s: shapes do not broadcast (dim %d: %lld vs %lld)",
-                        vs_op_name(n->op), n->name, i, (long long)da, (long long)db);
+            return FAIL("%s %s: shapes do not broadcast (dim %d: %lld vs %lld)", vs_op_name(n->op),
+                        n->name, i, (long long)da, (long long)db);
         o->dim[i] = da == 1 ? db : da;
     }
     return VS_OK;
@@ -255,8 +255,8 @@ vs_status vs_graph_infer_node(vs_graph *g, vs_node *n, vs_err *err)
         if (n->in[i] >= g->n_values)
             return FAIL("%s: bad input id", n->name);
         if (n->in[i] >= 0 && g->values[n->in[i]].dtype != VS_DT_F32)
-            return FAIL("%s %s: input %d is int32 data where float is needed",
-                        vs_op_name(n->op), n->name, i);
+            return FAIL("%s %s: input %d is int32 data where float is needed", vs_op_name(n->op),
+                        n->name, i);
     }
     if (n->n_in < 1 || n->in[0] < 0)
         return FAIL("%s %s: no input", vs_op_name(n->op), n->name);

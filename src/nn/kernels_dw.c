@@ -34,6 +34,9 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
+/* The vector helpers are always inlined, so no vector ever crosses a real call: GCC's note that
+ * passing 32-byte vectors without AVX changes the ABI does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -43,6 +46,7 @@
 #endif
 
 #define DW_INLINE static inline __attribute__((always_inline))
+#define PRAGMA_UNROLL _Pragma("GCC unroll 8")
 
 enum { VW = 8, TILE_MAX = 8 };
 
@@ -71,21 +75,21 @@ DW_INLINE v8f vld(const float *p)
     return v;
 }
 
-DW_INLINE void vst(float *p, v8f v)
+/* Takes the vector by address for the reason given at VSEL. */
+DW_INLINE void vst(float *p, const v8f *v)
 {
-    memcpy(p, &v, sizeof v);
+    memcpy(p, v, sizeof *v);
 }
 
 DW_INLINE v8f vsplat(float a)
 {
-    return (v8f){a, a, a, a, a, a, a, a};
+    return (v8f){0} + a; /* GCC turns a vector-scalar operation into a broadcast */
 }
 
-/* m ? a : b, lane by lane (m from a vector comparison: all ones or all zeros). */
-DW_INLINE v8f vsel(v8i m, v8f a, v8f b)
-{
-    return (v8f)((m & (v8i)a) | (~m & (v8i)b));
-}
+/* m ? a : b, lane by lane (m from a vector comparison: all ones or all zeros).  A macro, not a
+ * function: GCC prints an ABI note for any function taking 32-byte vectors in a file compiled
+ * without AVX, even one that is always inlined.  Arguments are evaluated more than once. */
+#define VSEL(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
 
 DW_INLINE v8f bias_vec(const dw_job *j, int64_t c)
 {
@@ -101,31 +105,36 @@ DW_INLINE void act_vec(const dw_job *j, v8f *acc, const int t_n, int64_t c)
     const v8f zero = vsplat(0.0f);
     switch (j->act) {
     case VS_ACT_RELU:
+        PRAGMA_UNROLL
         for (int t = 0; t < t_n; t++)
-            acc[t] = vsel(acc[t] < zero, zero, acc[t]);
+            acc[t] = VSEL(acc[t] < zero, zero, acc[t]);
         break;
     case VS_ACT_RELU6: {
         const v8f six = vsplat(6.0f);
+        PRAGMA_UNROLL
         for (int t = 0; t < t_n; t++)
-            acc[t] = vsel(acc[t] < zero, zero, vsel(acc[t] > six, six, acc[t]));
+            acc[t] = VSEL(acc[t] < zero, zero, VSEL(acc[t] > six, six, acc[t]));
         break;
     }
     case VS_ACT_CLAMP: {
         const v8f lo = vsplat(j->lo), hi = vsplat(j->hi);
+        PRAGMA_UNROLL
         for (int t = 0; t < t_n; t++)
-            acc[t] = vsel(acc[t] > hi, hi, vsel(acc[t] < lo, lo, acc[t]));
+            acc[t] = VSEL(acc[t] > hi, hi, VSEL(acc[t] < lo, lo, acc[t]));
         break;
     }
     case VS_ACT_PRELU: {
         const v8f a = j->alpha_bc ? vsplat(j->alpha[0]) : vld(j->alpha + c);
+        PRAGMA_UNROLL
         for (int t = 0; t < t_n; t++)
-            acc[t] = vsel(acc[t] < zero, a * acc[t], acc[t]);
+            acc[t] = VSEL(acc[t] < zero, a * acc[t], acc[t]);
         break;
     }
     case VS_ACT_LEAKY_RELU: {
         const v8f a = vsplat(j->leak);
+        PRAGMA_UNROLL
         for (int t = 0; t < t_n; t++)
-            acc[t] = vsel(acc[t] < zero, a * acc[t], acc[t]);
+            acc[t] = VSEL(acc[t] < zero, a * acc[t], acc[t]);
         break;
     }
     default: /* NONE; vs_dw_check refused the others */
@@ -150,19 +159,25 @@ DW_INLINE void dw_tile(const dw_job *j, const float *xr, const float *wk, int64_
             c0 = c_n - VW; /* the overlapping last vector (DESIGN NOTES 2) */
         v8f acc[TILE_MAX];
         const v8f b = bias_vec(j, c0);
+        /* -O2 unrolls no loop that grows the code: these must unroll for acc[] to live in
+         * registers. */
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             acc[t] = b;
         for (int64_t ky = 0; ky < nky; ky++) {
             const float *xk = xr + ky * rs + c0, *wr = wk + ky * KW * c_n + c0;
+#pragma GCC unroll 8
             for (int kx = 0; kx < KW; kx++) {
                 const v8f wv = vld(wr + kx * c_n);
+#pragma GCC unroll 8
                 for (int t = 0; t < T; t++)
                     acc[t] += vld(xk + (t * S + kx) * c_n) * wv;
             }
         }
         act_vec(j, acc, T, c0);
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++)
-            vst(yp + t * c_n + c0, acc[t]);
+            vst(yp + t * c_n + c0, &acc[t]);
         if (c0 == c_n - VW)
             break;
     }
@@ -199,7 +214,7 @@ DW_INLINE void dw_edge_pixel(const dw_job *j, const float *xb, int64_t iy0, int6
                 acc += vld(xk + kx * c_n) * vld(wr + kx * c_n);
         }
         act_vec(j, &acc, 1, c0);
-        vst(yp + c0, acc);
+        vst(yp + c0, &acc);
         if (c0 == c_n - VW)
             break;
     }

@@ -23,47 +23,49 @@ typedef struct model_entry {
     const char *file; /* relative to the models dir */
 } model_entry;
 
-static const model_entry model_table[] = {
-    {"ssd_mobilenetv1", FMT_FACEAPI, "faceapi/ssd_mobilenetv1_model-weights_manifest.json"},
-    {"tiny_face_detector", FMT_FACEAPI,
-     "faceapi/tiny_face_detector_model-weights_manifest.json"},
-    {"face_landmark_68", FMT_FACEAPI, "faceapi/face_landmark_68_model-weights_manifest.json"},
-    {"face_landmark_68_tiny", FMT_FACEAPI,
-     "faceapi/face_landmark_68_tiny_model-weights_manifest.json"},
-    {"face_recognition", FMT_FACEAPI, "faceapi/face_recognition_model-weights_manifest.json"},
-    {"age_gender", FMT_FACEAPI, "faceapi/age_gender_model-weights_manifest.json"},
-    {"face_expression", FMT_FACEAPI, "faceapi/face_expression_model-weights_manifest.json"},
-    {"mobilefacenet", FMT_TFJS_GRAPH, "human/mobilefacenet.json"},
-    {"mobileface", FMT_TFJS_GRAPH, "human/mobileface.json"},
-    {"faceres", FMT_TFJS_GRAPH, "human/faceres.json"},
-    {"faceres-deep", FMT_TFJS_GRAPH, "human/faceres-deep.json"},
-    {"blazeface-back", FMT_TFJS_GRAPH, "human/blazeface-back.json"},
-    {"blazeface-front", FMT_TFJS_GRAPH, "human/blazeface-front.json"},
-    {"antispoof", FMT_TFJS_GRAPH, "human/antispoof.json"},
-    {"liveness", FMT_TFJS_GRAPH, "human/liveness.json"},
-    {"gear", FMT_TFJS_GRAPH, "human/gear.json"},
-    {"emotion", FMT_TFJS_GRAPH, "human/emotion.json"},
-    {"fr_detect", FMT_ONNX, "faceplugin/fr_detect.onnx"},
-    {"fr_landmark", FMT_ONNX, "faceplugin/fr_landmark.onnx"},
-    {"fr_feature", FMT_ONNX, "faceplugin/fr_feature.onnx"},
-    {"fr_liveness", FMT_ONNX, "faceplugin/fr_liveness.onnx"},
-    {"fr_age", FMT_ONNX, "faceplugin/fr_age.onnx"},
-    {"fr_gender", FMT_ONNX, "faceplugin/fr_gender.onnx"},
-    {"fr_expression", FMT_ONNX, "faceplugin/fr_expression.onnx"},
-    {"fr_pose", FMT_ONNX, "faceplugin/fr_pose.onnx"},
-    {"fr_eye", FMT_ONNX, "faceplugin/fr_eye.onnx"},
-};
+/* X(name, format, file): one row per model; the names list and the table both come from it. */
+#define MODEL_TABLE(X)                                                                             \
+    X("ssd_mobilenetv1", FMT_FACEAPI, "faceapi/ssd_mobilenetv1_model-weights_manifest.json")       \
+    X("tiny_face_detector", FMT_FACEAPI, "faceapi/tiny_face_detector_model-weights_manifest.json") \
+    X("face_landmark_68", FMT_FACEAPI, "faceapi/face_landmark_68_model-weights_manifest.json")     \
+    X("face_landmark_68_tiny", FMT_FACEAPI,                                                        \
+      "faceapi/face_landmark_68_tiny_model-weights_manifest.json")                                 \
+    X("face_recognition", FMT_FACEAPI, "faceapi/face_recognition_model-weights_manifest.json")     \
+    X("age_gender", FMT_FACEAPI, "faceapi/age_gender_model-weights_manifest.json")                 \
+    X("face_expression", FMT_FACEAPI, "faceapi/face_expression_model-weights_manifest.json")       \
+    X("mobilefacenet", FMT_TFJS_GRAPH, "human/mobilefacenet.json")                                 \
+    X("mobileface", FMT_TFJS_GRAPH, "human/mobileface.json")                                       \
+    X("faceres", FMT_TFJS_GRAPH, "human/faceres.json")                                             \
+    X("faceres-deep", FMT_TFJS_GRAPH, "human/faceres-deep.json")                                   \
+    X("blazeface-back", FMT_TFJS_GRAPH, "human/blazeface-back.json")                               \
+    X("blazeface-front", FMT_TFJS_GRAPH, "human/blazeface-front.json")                             \
+    X("antispoof", FMT_TFJS_GRAPH, "human/antispoof.json")                                         \
+    X("liveness", FMT_TFJS_GRAPH, "human/liveness.json")                                           \
+    X("gear", FMT_TFJS_GRAPH, "human/gear.json")                                                   \
+    X("emotion", FMT_TFJS_GRAPH, "human/emotion.json")                                             \
+    X("fr_detect", FMT_ONNX, "faceplugin/fr_detect.onnx")                                          \
+    X("fr_landmark", FMT_ONNX, "faceplugin/fr_landmark.onnx")                                      \
+    X("fr_feature", FMT_ONNX, "faceplugin/fr_feature.onnx")                                        \
+    X("fr_liveness", FMT_ONNX, "faceplugin/fr_liveness.onnx")                                      \
+    X("fr_age", FMT_ONNX, "faceplugin/fr_age.onnx")                                                \
+    X("fr_gender", FMT_ONNX, "faceplugin/fr_gender.onnx")                                          \
+    X("fr_expression", FMT_ONNX, "faceplugin/fr_expression.onnx")                                  \
+    X("fr_pose", FMT_ONNX, "faceplugin/fr_pose.onnx")                                              \
+    X("fr_eye", FMT_ONNX, "faceplugin/fr_eye.onnx")
+
+#define MODEL_ENTRY(name, format, file) {name, format, file},
+static const model_entry model_table[] = {MODEL_TABLE(MODEL_ENTRY)};
+#undef MODEL_ENTRY
+
+#define MODEL_NAME(name, format, file) name,
+static const char *const model_names[] = {MODEL_TABLE(MODEL_NAME) NULL};
+#undef MODEL_NAME
 
 #define N_MODELS (sizeof model_table / sizeof model_table[0])
 
 const char *const *vs_nn_model_names(void)
 {
-    static const char *names[N_MODELS + 1];
-    /* Filled on every call from a read-only table: idempotent, so concurrent callers agree. */
-    for (size_t i = 0; i < N_MODELS; i++)
-        names[i] = model_table[i].name;
-    names[N_MODELS] = NULL;
-    return names;
+    return model_names;
 }
 
 static const model_entry *find_entry(const char *name)
@@ -142,8 +144,8 @@ vs_status vs_nn_model_load(const char *models_dir, const char *name,
             st = vs_err_set(err, VS_NOTFOUND, "model %s has no node named '%s'", name,
                             extra_outputs[i]);
         else if (m->g->values[v].data)
-            st = vs_err_set(err, VS_INVAL, "'%s' is a constant of %s, not a node",
-                            extra_outputs[i], name);
+            st = vs_err_set(err, VS_INVAL, "'%s' is a constant of %s, not a node", extra_outputs[i],
+                            name);
         else
             st = vs_graph_mark_output(m->g, v);
     }

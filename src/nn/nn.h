@@ -33,11 +33,11 @@ typedef struct vs_nn_model_info {
     const char *name;
     const char *format; /* "tfjs-graph", "faceapi", ... */
     int n_inputs, n_outputs;
-    int n_nodes;         /* after fusion */
-    size_t n_params;     /* float parameters held as constants */
-    double flops;        /* per inference, multiply-add = 2 */
-    size_t arena_bytes;  /* activation memory per runtime */
-    int op_count[64];    /* nodes per op kind, indexed like vs_nn_op_name() */
+    int n_nodes;        /* after fusion */
+    size_t n_params;    /* float parameters held as constants */
+    double flops;       /* per inference, multiply-add = 2 */
+    size_t arena_bytes; /* activation memory per runtime */
+    int op_count[64];   /* nodes per op kind, indexed like vs_nn_op_name() */
 } vs_nn_model_info;
 
 /* Names of the models the engine knows, NULL-terminated; static. */
@@ -60,8 +60,8 @@ vs_nn_tensor_info vs_nn_output_info(const vs_model *m, int i);
 
 /* Creates a runtime for m on a backend with `threads` threads (1 = the calling thread only).
  * m must outlive the runtime. */
-vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int threads,
-                            vs_runtime **out, vs_err *err);
+vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int threads, vs_runtime **out,
+                            vs_err *err);
 void vs_nn_runtime_free(vs_runtime *rt);
 
 /* Where to write input i (float32 NHWC, the model's input shape) before vs_nn_run. */

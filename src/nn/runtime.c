@@ -62,8 +62,8 @@ static vs_tview view_of(const vs_runtime *rt, int v)
     return t;
 }
 
-vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int threads,
-                            vs_runtime **out, vs_err *err)
+vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int threads, vs_runtime **out,
+                            vs_err *err)
 {
     *out = NULL;
     const vs_graph *g = m->g;
