@@ -4,10 +4,10 @@
  * liveness.c shares.
  *
  * Layout: a vs_attr_models holds up to three loaded nets in fixed slots (age or age+gender, gender
- * for faceplugin's separate net, expression); a vs_attr_ctx holds one runtime per loaded net and the
- * crop buffers, sized once.  Each model's pre- and post-processing is one pair of static functions;
- * the post-processing follows the library that ships the net (face-api's AgeGenderNet and
- * FaceExpressionNet, human's gear.ts / faceres.ts / emotion.ts, faceplugin's lib/fr_*.js).
+ * for faceplugin's separate net, expression); a vs_attr_ctx holds one runtime per loaded net and
+ * the crop buffers, sized once.  Each model's pre- and post-processing is one pair of static
+ * functions; the post-processing follows the library that ships the net (face-api's AgeGenderNet
+ * and FaceExpressionNet, human's gear.ts / faceres.ts / emotion.ts, faceplugin's lib/fr_*.js).
  */
 #include "face/attributes.h"
 
@@ -156,8 +156,7 @@ static double js_round(double v)
     return floor(v + 0.5);
 }
 
-vs_status vs_attr_human_crop(const vs_image *img, const vs_det *det, vs_attr_fimg *dst,
-                             vs_err *err)
+vs_status vs_attr_human_crop(const vs_image *img, const vs_det *det, vs_attr_fimg *dst, vs_err *err)
 {
     if (!img || !det || !dst || !dst->px || img->c != 3 || dst->c != 3 || dst->w > MAX_TAPS ||
         dst->h > MAX_TAPS)
@@ -489,12 +488,11 @@ static float ssr_merge(const float x[21], float v)
     return (a / d1 + b / d1 / d2 + c / d1 / d2 / d3) * v;
 }
 
-static vs_status ssr_run(vs_attr_ctx *ctx, int s, const char *net, float v, float *out,
-                         vs_err *err)
+static vs_status ssr_run(vs_attr_ctx *ctx, int s, const char *net, float v, float *out, vs_err *err)
 {
     static const char *const names[9] = {
-        "prob_stage_1",   "prob_stage_2",        "prob_stage_3",
-        "stage1_delta_k", "stage2_delta_k",      "stage3_delta_k",
+        "prob_stage_1",        "prob_stage_2",        "prob_stage_3",
+        "stage1_delta_k",      "stage2_delta_k",      "stage3_delta_k",
         "index_offset_stage1", "index_offset_stage2", "index_offset_stage3"};
     static const int size[9] = {3, 3, 3, 1, 1, 1, 3, 3, 3};
     float x[21];
@@ -607,8 +605,8 @@ static void softmax(const float *x, int n, float *p)
  * angry, disgust, fear, happy, sad, surprise, neutral. */
 static void from_fer_order(const float *p, float *out)
 {
-    static const vs_expression map[7] = {VS_EXPR_ANGRY, VS_EXPR_DISGUSTED, VS_EXPR_FEARFUL,
-                                         VS_EXPR_HAPPY, VS_EXPR_SAD,       VS_EXPR_SURPRISED,
+    static const vs_expression map[7] = {VS_EXPR_ANGRY,  VS_EXPR_DISGUSTED, VS_EXPR_FEARFUL,
+                                         VS_EXPR_HAPPY,  VS_EXPR_SAD,       VS_EXPR_SURPRISED,
                                          VS_EXPR_NEUTRAL};
     float sum = 0;
     for (int i = 0; i < 7; i++)
@@ -632,7 +630,8 @@ static vs_status expr_input(vs_attr_ctx *ctx, const vs_image *img, const vs_det 
         vs_attr_resize_bilinear(&t, 64, 64, 1.0f, 0.0f, rgb);
         for (int i = 0; i < 64 * 64; i++)
             in[i] = ((rgb[i * 3] * 0.2989f + rgb[i * 3 + 1] * 0.5870f + rgb[i * 3 + 2] * 0.1140f) -
-                     0.5f) * 2.0f;
+                     0.5f) *
+                    2.0f;
         return VS_OK;
     }
     case VS_EXPR_FR:

@@ -10,11 +10,10 @@
  *                                   (face-api's alignedRect), clipped and floored, zero-padded to a
  *                                   square (centred), bilinear to 112 x 112, raw 0..255
  *                    VS_AG_GEAR     human `gear`: human's face crop (below), then cropAndResize of
- *                                   its [top 0, left 0.1, bottom 0.9, right 0.9] to 198 x 198, 0..1;
- *                                   age is a weighted walk over 7 age buckets, as human computes it
- *                    VS_AG_FACERES  human `faceres`' age (100-bin softmax) and gender (sigmoid)
- *                                   heads: human's face crop bilinear to 224 x 224, 0..255
- *                    VS_AG_FR       faceplugin `fr_age` + `fr_gender` (SSR-Net): the detection box
+ *                                   its [top 0, left 0.1, bottom 0.9, right 0.9] to 198 x 198,
+ * 0..1; age is a weighted walk over 7 age buckets, as human computes it VS_AG_FACERES  human
+ * `faceres`' age (100-bin softmax) and gender (sigmoid) heads: human's face crop bilinear to 224 x
+ * 224, 0..255 VS_AG_FR       faceplugin `fr_age` + `fr_gender` (SSR-Net): the detection box
  *                                   scaled 1.4 about its centre, shifted into the image, resized to
  *                                   64 x 64, ImageNet mean/std, NCHW
  *   expression       VS_EXPR_FACEAPI  face-api `face_expression`, the same crop as VS_AG_FACEAPI
@@ -80,10 +79,10 @@ typedef enum {
 typedef enum { VS_GENDER_FEMALE = 0, VS_GENDER_MALE = 1 } vs_gender;
 
 typedef struct vs_attributes {
-    float age;                    /* years; < 0 when no age model ran */
-    vs_gender gender;             /* the more probable label */
-    float gender_prob;            /* probability of `gender`, 0.5..1 */
-    vs_expression expression;     /* argmax of expr_prob */
+    float age;                      /* years; < 0 when no age model ran */
+    vs_gender gender;               /* the more probable label */
+    float gender_prob;              /* probability of `gender`, 0.5..1 */
+    vs_expression expression;       /* argmax of expr_prob */
     float expr_prob[VS_EXPR_COUNT]; /* sum to 1; all 0 when no expression model ran */
 } vs_attributes;
 
@@ -158,11 +157,11 @@ void vs_attr_resize_bilinear(const vs_attr_fimg *src, int out_w, int out_h, floa
                              float offset, float *dst);
 
 /*
- * faceplugin's box crop (alignAgeImage / alignLivenessImage in its lib/fr_age.js and lib/fr_liveness.js): the integer box of
- * det (x, y truncated as parseInt does) scaled `factor` about its centre (capped so it fits the
- * image), shifted back inside the image, truncated to integers, and resized with OpenCV's
- * INTER_LINEAR (half-pixel bilinear) to dst->w x dst->h (dst->c == 3, caller's buffer).
- * Errors: VS_INVAL.
+ * faceplugin's box crop (alignAgeImage / alignLivenessImage in its lib/fr_age.js and
+ * lib/fr_liveness.js): the integer box of det (x, y truncated as parseInt does) scaled `factor`
+ * about its centre (capped so it fits the image), shifted back inside the image, truncated to
+ * integers, and resized with OpenCV's INTER_LINEAR (half-pixel bilinear) to dst->w x dst->h (dst->c
+ * == 3, caller's buffer). Errors: VS_INVAL.
  */
 vs_status vs_attr_fp_crop(const vs_image *img, const vs_det *det, float factor, vs_image *dst,
                           vs_err *err);
