@@ -43,8 +43,9 @@ as_root() {
 # build: compiler, XNNPACK (+ pthreadpool, which its header needs but the package does not pull
 # in), cJSON, the image codecs (libjpeg-turbo, libspng, libwebp).  The sanitizer build uses gcc's -fsanitize (libasan/libubsan come with gcc).
 DEB_RUN="build-essential pkg-config libxnnpack-dev libpthreadpool-dev libcjson-dev
-    libjpeg62-turbo-dev libspng-dev libwebp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
-DEB_TEST="clang"
+    libjpeg62-turbo-dev libspng-dev libwebp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    libsqlite3-dev libpq-dev"
+DEB_TEST="clang postgresql-15"
 DEB_DEV="clang-format"
 
 missing_debs() {
@@ -72,6 +73,11 @@ install_debs() {
     as_root apt-get update -qq
     # shellcheck disable=SC2086
     as_root apt-get install -y -qq --no-install-recommends $miss >/dev/null
+    # Installing postgresql-15 may start Debian's own cluster: the tests start their own server
+    # on a free port (scripts/pg_test_server.sh), so keep the packaged one down.
+    if [[ " $miss " == *" postgresql-15 "* ]] && command -v pg_ctlcluster >/dev/null; then
+        as_root pg_ctlcluster 15 main stop 2>/dev/null || true
+    fi
 }
 
 # ---- model tarballs -----------------------------------------------------------------------
