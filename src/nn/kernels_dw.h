@@ -2,10 +2,11 @@
  * kernels_dw.h - a fast direct depthwise convolution (NHWC float32, depth multiplier 1), for
  * DWCONV2D nodes where it beats XNNPACK's (private to src/nn/).
  *
- * The kernel reads the filter in TFJS's [KH,KW,C,1] layout as it is ([tap][channel]), so it needs
- * no packed copy and no plan: a runtime calls vs_dw_check() once when it prepares a node, then
- * vs_dw_conv() on every run.  It computes what vs_ref_run() computes for the node (the same sums
- * in the same order, but with fused multiply-adds, so results differ in the last bits only).
+ * Two ways to run a node: vs_dw_conv() reads the filter in TFJS's [KH,KW,C,1] layout as it is
+ * (no state, no allocation); a vs_dw_plan, made once per runtime, holds a repacked copy and is
+ * faster on wide layers (512 channels and more).  Both compute what vs_ref_run() computes for
+ * the node (the same sums in the same order, with fused multiply-adds, so results differ in the
+ * last bits only).
  */
 #ifndef VS_NN_KERNELS_DW_H
 #define VS_NN_KERNELS_DW_H
@@ -31,5 +32,27 @@ vs_status vs_dw_check(const vs_node *n, const vs_tview *in, const vs_tview *out)
  * Returns what vs_dw_check() returns; out is written only on VS_OK.
  */
 vs_status vs_dw_conv(const vs_node *n, const vs_tview *in, vs_tview *out, pthreadpool_t pool);
+
+/*
+ * A node prepared once per runtime: its own copy of the filter repacked so that each chunk of
+ * channels has its taps contiguous (channel counts that are multiples of 512 otherwise put every
+ * tap in the same L1 cache set), bias and PReLU slopes expanded to one value per channel.
+ * Immutable after vs_dw_plan_new, so one plan may run on several threads at once.
+ */
+typedef struct vs_dw_plan vs_dw_plan;
+
+/*
+ * Prepares node n for the shapes of in[] and out (as vs_dw_check(); the data of in[0] and out
+ * are not read and may be NULL; the filter, bias and alpha are copied).
+ * OUT: *plan, NULL on failure.  Returns what vs_dw_check() returns, or VS_NOMEM.
+ */
+vs_status vs_dw_plan_new(const vs_node *n, const vs_tview *in, const vs_tview *out,
+                         vs_dw_plan **plan);
+
+/* Runs the plan on x (the node's input shape) into y (its output shape; must not overlap x),
+ * as vs_dw_conv() would.  Never allocates.  Returns VS_INVAL for a NULL argument. */
+vs_status vs_dw_plan_run(const vs_dw_plan *p, const float *x, float *y, pthreadpool_t pool);
+
+void vs_dw_plan_free(vs_dw_plan *p);
 
 #endif

@@ -14,12 +14,14 @@
 
 #include "backend_xnn.h"
 #include "kernels.h"
+#include "kernels_dw.h"
 #include "model.h"
 
 typedef struct node_exec {
     vs_tview in[VS_MAX_IN];
     vs_tview out;
-    vs_xnn_op *xop; /* NULL: reference kernel */
+    vs_xnn_op *xop; /* XNNPACK operator, or */
+    vs_dw_plan *dw; /* our depthwise kernel, or neither: the reference kernel */
 } node_exec;
 
 struct vs_runtime {
@@ -42,6 +44,18 @@ static int weights_are_const(const vs_graph *g, const vs_node *n)
         if (n->in[k] >= 0 && !g->values[n->in[k]].data)
             return 0;
     return 1;
+}
+
+/* Our depthwise kernel beats Debian's XNNPACK on narrow layers, stride-1 layers up to 256
+ * channels and global (1x1 output) depthwise layers; XNNPACK keeps the rest and PReLU layers
+ * (measured per shape: bench/dw_bench.c). */
+static int prefer_own_dwconv(const vs_node *n, const vs_tview *in, const vs_tview *out)
+{
+    if (n->op != VS_OP_DWCONV2D)
+        return 0;
+    int64_t c = in[0].shape.dim[3];
+    int global = out->shape.dim[1] == 1 && out->shape.dim[2] == 1;
+    return global || (n->act != VS_ACT_PRELU && (c <= 64 || (n->stride[0] == 1 && c <= 256)));
 }
 
 static float *value_ptr(const vs_runtime *rt, int v)
@@ -106,6 +120,10 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
         e->out = view_of(rt, n->out);
         if (backend != VS_NN_BACKEND_XNNPACK || !weights_are_const(g, n))
             continue;
+        if (prefer_own_dwconv(n, e->in, &e->out) &&
+            vs_dw_plan_new(n, e->in, &e->out, &e->dw) == VS_OK)
+            continue;
+        e->dw = NULL;
         st = vs_xnn_prepare(n, e->in, &e->out, rt->pool, &e->xop);
         if (st == VS_UNSUPPORTED) {
             st = VS_OK;
@@ -128,8 +146,10 @@ void vs_nn_runtime_free(vs_runtime *rt)
     if (!rt)
         return;
     if (rt->exec)
-        for (int i = 0; i < rt->m->g->n_nodes; i++)
+        for (int i = 0; i < rt->m->g->n_nodes; i++) {
             vs_xnn_free(rt->exec[i].xop);
+            vs_dw_plan_free(rt->exec[i].dw);
+        }
     if (rt->pool)
         pthreadpool_destroy(rt->pool);
     free(rt->exec);
@@ -152,7 +172,9 @@ vs_status vs_nn_run(vs_runtime *rt, vs_err *err)
     const vs_graph *g = rt->m->g;
     for (int i = 0; i < g->n_nodes; i++) {
         node_exec *e = &rt->exec[i];
-        vs_status st = e->xop ? vs_xnn_run(e->xop) : vs_ref_run(&g->nodes[i], e->in, &e->out);
+        vs_status st = e->xop  ? vs_xnn_run(e->xop)
+                       : e->dw ? vs_dw_plan_run(e->dw, e->in[0].data, e->out.data, rt->pool)
+                               : vs_ref_run(&g->nodes[i], e->in, &e->out);
         if (st != VS_OK)
             return vs_err_set(err, st, "node %s (%s) failed", g->nodes[i].name,
                               vs_op_name(g->nodes[i].op));
