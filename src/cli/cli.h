@@ -11,5 +11,9 @@ int vs_cli_nn(int argc, char **argv);
 int vs_cli_detect(int argc, char **argv);
 int vs_cli_embed(int argc, char **argv);
 int vs_cli_compare(int argc, char **argv);
+int vs_cli_enroll(int argc, char **argv);
+int vs_cli_import(int argc, char **argv);
+int vs_cli_identify(int argc, char **argv);
+int vs_cli_persons(int argc, char **argv);
 
 #endif

@@ -138,6 +138,27 @@ static cJSON *face_json(const vs_face *f, int with_embedding)
     cJSON *lm5 = cJSON_AddArrayToObject(j, "points5");
     for (int i = 0; i < 5; i++)
         cJSON_AddItemToArray(lm5, cJSON_CreateFloatArray(f->lm5.pt[i], 2));
+    cJSON *q = cJSON_AddObjectToObject(j, "quality");
+    cJSON_AddBoolToObject(q, "good", f->quality.good);
+    cJSON *reasons = cJSON_AddArrayToObject(q, "reasons");
+    for (int r = 0; r < VS_Q_REASON_COUNT; r++)
+        if (f->quality.reasons & (1u << r))
+            cJSON_AddItemToArray(
+                reasons, cJSON_CreateString(vs_quality_reason_name((vs_quality_reason)(1u << r))));
+    cJSON_AddNumberToObject(q, "sharpness", f->quality.sharpness);
+    cJSON_AddNumberToObject(q, "brightness", f->quality.brightness);
+    cJSON_AddNumberToObject(q, "eye_distance", f->quality.eye_dist);
+    cJSON_AddNumberToObject(q, "yaw", f->quality.yaw);
+    cJSON_AddNumberToObject(q, "pitch", f->quality.pitch);
+    cJSON_AddNumberToObject(q, "roll", f->quality.roll);
+    if (f->has_attributes) {
+        cJSON_AddNumberToObject(j, "age", f->attr.age);
+        cJSON_AddStringToObject(j, "gender", vs_gender_name(f->attr.gender));
+        cJSON_AddNumberToObject(j, "gender_probability", f->attr.gender_prob);
+        cJSON_AddStringToObject(j, "expression", vs_expression_name(f->attr.expression));
+    }
+    if (f->liveness >= 0)
+        cJSON_AddNumberToObject(j, "liveness", f->liveness);
     if (with_embedding) {
         cJSON *embs = cJSON_AddArrayToObject(j, "embeddings");
         for (int k = 0; k < f->n_emb; k++) {
@@ -233,9 +254,16 @@ int vs_cli_detect(int argc, char **argv)
             printf("%s: %d face%s%s\n", o.files[i], res.n, res.n == 1 ? "" : "s",
                    res.enhanced ? " (dark frame enhanced)" : "");
             for (int k = 0; k < res.n; k++) {
-                const vs_det *d = &res.faces[k].det;
-                printf("  %d: box %.0f,%.0f %.0fx%.0f score %.3f\n", k + 1, d->x0, d->y0,
-                       d->x1 - d->x0, d->y1 - d->y0, d->score);
+                const vs_face *f = &res.faces[k];
+                const vs_det *d = &f->det;
+                printf("  %d: box %.0f,%.0f %.0fx%.0f score %.3f quality %s", k + 1, d->x0, d->y0,
+                       d->x1 - d->x0, d->y1 - d->y0, d->score, f->quality.good ? "good" : "poor");
+                if (f->has_attributes)
+                    printf(" age %.0f %s %s", f->attr.age, vs_gender_name(f->attr.gender),
+                           vs_expression_name(f->attr.expression));
+                if (f->liveness >= 0)
+                    printf(" liveness %.2f", f->liveness);
+                putchar('\n');
             }
         }
         if (o.draw && i == o.n_files - 1 && draw_result(o.draw, img, &res))

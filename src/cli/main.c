@@ -16,6 +16,10 @@ static const command commands[] = {
     {"detect", vs_cli_detect, "find every face in photos (boxes, landmarks; --draw, --json)"},
     {"embed", vs_cli_embed, "print the embedding of a photo's face"},
     {"compare", vs_cli_compare, "are two photos the same person?"},
+    {"enroll", vs_cli_enroll, "enrol a person from photos"},
+    {"import", vs_cli_import, "enrol a folder of people (one folder per person; resumable)"},
+    {"identify", vs_cli_identify, "who is in these photos (known / possible / unknown)"},
+    {"persons", vs_cli_persons, "list or search the people in the gallery"},
     {"nn", vs_cli_nn, "run or describe a model of the engine (debugging)"},
 };
 
