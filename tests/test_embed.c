@@ -128,8 +128,7 @@ static void landmarks_match_faceapi_reference(models *m)
     for (int k = 1; k <= 2; k++) {
         char img_rel[128], ref_rel[128];
         snprintf(img_rel, sizeof img_rel, "faceapi-test/images/face%d.png", k);
-        snprintf(ref_rel, sizeof ref_rel, "faceapi-test/reference/faceLandmarkPositions%d.json",
-                 k);
+        snprintf(ref_rel, sizeof ref_rel, "faceapi-test/reference/faceLandmarkPositions%d.json", k);
         vs_image *img = load_rgb(img_rel);
         cJSON *ref = read_json(ref_rel);
         CHECK(img && ref && cJSON_GetArraySize(ref) == 68, "cannot read %s", ref_rel);
@@ -181,8 +180,8 @@ static void similarity_maps_5_points_onto_template(void)
         vs_err err = {{0}};
         vs_status st = vs_align_transform((vs_align_template)t, &lm, m, &rms, &err);
         CHECK_OK(st, err);
-        printf("  template %d: residual of a moved template %.2e px, scale %.4f (want %.4f)\n",
-               t, rms, hypot(m[0], m[3]), 1.0 / sc);
+        printf("  template %d: residual of a moved template %.2e px, scale %.4f (want %.4f)\n", t,
+               rms, hypot(m[0], m[3]), 1.0 / sc);
         CHECK(rms < 1e-3f, "template %d residual %g", t, rms);
         CHECK(fabs(hypot(m[0], m[3]) - 1.0 / sc) < 1e-4, "template %d scale", t);
     }
@@ -214,8 +213,8 @@ static void real_face_aligns_near_templates(models *m)
             worst = fmax(worst, hypot(x - tpl.pt[k][0], y - tpl.pt[k][1]));
         }
         int size = vs_align_size((vs_align_template)t);
-        printf("  leonard1 on template %d (%d px): fit rms %.2f px, worst of 5 points %.2f px\n",
-               t, size, rms, worst);
+        printf("  leonard1 on template %d (%d px): fit rms %.2f px, worst of 5 points %.2f px\n", t,
+               size, rms, worst);
         CHECK(worst < 0.08 * size, "template %d: a point lands %.1f px from the template", t,
               worst);
     }
@@ -291,18 +290,19 @@ static void matcher_refuses_other_models(void)
     float s = 0;
     vs_err err = {{0}};
     CHECK(vs_match_score(&mt, &pa, &pb, &s, &err) == VS_INVAL, "mixed models were compared");
-    CHECK(vs_match_score(&mt, &pa, &pa, &s, &err) == VS_OK && fabsf(s - 1) < 1e-6f, "self %g",
-          s);
+    CHECK(vs_match_score(&mt, &pa, &pa, &s, &err) == VS_OK && fabsf(s - 1) < 1e-6f, "self %g", s);
     free(a);
     free(b);
 }
 
-/* Embeddings of one face under the default matcher's embedders. */
-static vs_status embed_for(models *m, const vs_matcher *mt, const vs_image *img,
+/* Embeddings of one face under the default matcher's embedders; lfw: the face is in the middle
+ * of a larger photo (eval.c's LFW landmarks), else the image is a face crop. */
+static vs_status embed_for(models *m, const vs_matcher *mt, const vs_image *img, int lfw,
                            vs_embedding *out, vs_err *err)
 {
     vs_lm68 lm;
-    vs_status st = face_landmarks(m, img, 1, &lm, err);
+    vs_status st =
+        lfw ? vs_eval_centre_landmarks(m->lm, img, &lm, err) : face_landmarks(m, img, 1, &lm, err);
     for (int k = 0; st == VS_OK && k < mt->n; k++)
         st = vs_embed_face(m->e[mt->id[k]], img, &lm, mt->mirror[k], &out[k], err);
     return st;
@@ -322,7 +322,7 @@ static float score_of(const vs_matcher *mt, const vs_embedding *a, const vs_embe
 
 static void bbt_rank1_is_same_person(models *m)
 {
-    static const char *people[8] = {"amy",   "bernadette", "howard", "leonard",
+    static const char *people[8] = {"amy",   "bernadette", "howard",  "leonard",
                                     "penny", "raj",        "sheldon", "stuart"};
     vs_matcher mt;
     float thr;
@@ -334,7 +334,7 @@ static void bbt_rank1_is_same_person(models *m)
         snprintf(rel, sizeof rel, "bbt/%s/%s%d.png", people[i / 5], people[i / 5], i % 5 + 1);
         vs_image *img = load_rgb(rel);
         vs_err err = {{0}};
-        vs_status st = img ? embed_for(m, &mt, img, &e[i * VS_MATCH_MAX], &err) : VS_IO;
+        vs_status st = img ? embed_for(m, &mt, img, 0, &e[i * VS_MATCH_MAX], &err) : VS_IO;
         CHECK_OK(st, err);
         ok = st == VS_OK;
         vs_image_free(img);
@@ -376,8 +376,8 @@ static void lfw_slice_accuracy(models *m)
     vs_err err = {{0}};
     vs_status st = vs_lfw_set_load(data_path("lfw-dev/images", p, sizeof p), &set, &err);
     if (st == VS_OK)
-        st = vs_lfw_pairs_load(data_path("lfw-dev/pairsDevTest.txt", q, sizeof q), set, &pairs,
-                               &n, &err);
+        st = vs_lfw_pairs_load(data_path("lfw-dev/pairsDevTest.txt", q, sizeof q), set, &pairs, &n,
+                               &err);
     CHECK_OK(st, err);
     vs_matcher mt;
     float thr;
@@ -394,9 +394,9 @@ static void lfw_slice_accuracy(models *m)
         if (st == VS_OK)
             st = vs_img_load(set->path[pairs[i].b], NULL, &y, &err);
         if (st == VS_OK)
-            st = embed_for(m, &mt, x, a, &err);
+            st = embed_for(m, &mt, x, 1, a, &err);
         if (st == VS_OK)
-            st = embed_for(m, &mt, y, a + VS_MATCH_MAX, &err);
+            st = embed_for(m, &mt, y, 1, a + VS_MATCH_MAX, &err);
         if (st == VS_OK) {
             right += (score_of(&mt, a, a + VS_MATCH_MAX) >= thr) == pairs[i].same;
             total++;

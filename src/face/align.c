@@ -32,7 +32,8 @@ static const float dlib_mean_y[51] = {
     0.909281f, 0.902192f, 0.864805f,  0.784792f,  0.778746f,  0.785343f,  0.778746f,  0.784792f,
     0.824182f, 0.831803f, 0.824182f};
 
-/* InsightFace's 112 x 112 five-point template (arcface_torch / faceplugin's REFERENCE_FACIAL_POINTS). */
+/* InsightFace's 112 x 112 five-point template (arcface_torch / faceplugin's
+ * REFERENCE_FACIAL_POINTS). */
 static const float arcface_112[5][2] = {{38.2946f, 51.6963f},
                                         {73.5318f, 51.5014f},
                                         {56.0252f, 71.7366f},
@@ -99,8 +100,7 @@ void vs_align_template_lm5(vs_align_template t, vs_lm5 *out)
 }
 
 /* Collects matching (image, chip) point pairs for template t; returns how many. */
-static int point_pairs(vs_align_template t, const vs_lm68 *lm, float src[68 * 2],
-                       float dst[68 * 2])
+static int point_pairs(vs_align_template t, const vs_lm68 *lm, float src[68 * 2], float dst[68 * 2])
 {
     int n = 0;
     if (t == VS_ALIGN_DLIB_150) {
@@ -148,8 +148,8 @@ vs_status vs_align_transform(vs_align_template t, const vs_lm68 *lm, float m[6],
     return VS_OK;
 }
 
-vs_status vs_align_chip(const vs_image *img, vs_align_template t, const vs_lm68 *lm,
-                        vs_image *chip, vs_err *err)
+vs_status vs_align_chip(const vs_image *img, vs_align_template t, const vs_lm68 *lm, vs_image *chip,
+                        vs_err *err)
 {
     if (!img || !chip)
         return vs_err_set(err, VS_INVAL, "align: missing argument");

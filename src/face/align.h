@@ -44,8 +44,8 @@ vs_status vs_align_transform(vs_align_template t, const vs_lm68 *lm, float m[6],
  * Cuts the chip: chip must be vs_align_size(t) square with the channels of img; outside the
  * image reads black.  Errors: as vs_align_transform, VS_INVAL (chip of the wrong size).
  */
-vs_status vs_align_chip(const vs_image *img, vs_align_template t, const vs_lm68 *lm,
-                        vs_image *chip, vs_err *err);
+vs_status vs_align_chip(const vs_image *img, vs_align_template t, const vs_lm68 *lm, vs_image *chip,
+                        vs_err *err);
 
 /* The template's 5 points (face.h order) in chip coordinates, e.g. for a test of the fit. */
 void vs_align_template_lm5(vs_align_template t, vs_lm5 *out);

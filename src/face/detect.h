@@ -8,12 +8,14 @@
  * image pixels ([x0, x1) x [y0, y1) continuous coordinates, see face.h), best score first.
  *
  * One call is up to four steps, each reported in vs_detect_info:
- *   1. low light: when the frame's mean luma is at or below VS_IMG_DARK_LUMA, detection runs on a
- *      CLAHE-enhanced copy (the caller's image is never modified) and info.enhanced = 1;
+ *   1. low light: when the frame's mean luma is at or below VS_IMG_DARK_LUMA, detection runs on an
+ *      enhanced copy (denoise, levels, CLAHE; the caller's image is never modified) and
+ *      info.enhanced = 1;
  *   2. the whole-image pass: the image is padded to the net's aspect ratio at the bottom and
  *      right and resized to its input (exactly as face-api does for the SSD: pad with zeros to a
  *      square, tf.image.resizeBilinear to 512), decoded, thresholded and non-max suppressed;
- *   3. tiles (VS_TILE_AUTO: only for images much larger than the net's input): overlapping
+ *   3. tiles (VS_TILE_AUTO: images over 1.5 times the net's input, e.g. 768 px for the SSD;
+ *      a 1024x768 photo takes 6 tiles, 1920x1080 15, at most 16 with larger tiles): overlapping
  *      windows at a finer scale, so small faces in large photos reach the net at a size it can
  *      see; detections cut by a tile's inner border are dropped and the passes are merged by
  *      non-max suppression;
@@ -24,8 +26,8 @@
  * The score threshold: face-api's SSD at its default 0.5 finds no face in about 10% of LFW's
  * 250x250 portraits, whose faces are plain; the zoomed-out pass finds nearly all of them.  When
  * even that finds nothing above `score`, the best detection above `rescue_score` is returned
- * (info.rescued = 1).
- * detect.c's file comment has the measurements behind the defaults.
+ * (info.rescued = 1): a caller may want to treat such a face with suspicion (a faceless photo can
+ * get one).  detect.c's file comment has the measurements behind the defaults.
  */
 #ifndef VS_FACE_DETECT_H
 #define VS_FACE_DETECT_H

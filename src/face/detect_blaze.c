@@ -61,8 +61,9 @@ vs_status vs_blaze_init(const vs_model *m, vs_det_net *net, vs_err *err)
     vs_nn_tensor_info in = vs_nn_input_info(m, 0);
     if (in.rank != 4 || in.dim[1] != in.dim[2] || (in.dim[1] != 128 && in.dim[1] != 256) ||
         in.dim[3] != 3)
-        return vs_err_set(err, VS_UNSUPPORTED, "blazeface: expected a [1,256,256,3] or "
-                                               "[1,128,128,3] input");
+        return vs_err_set(err, VS_UNSUPPORTED,
+                          "blazeface: expected a [1,256,256,3] or "
+                          "[1,128,128,3] input");
     net->out[0] = output_by_shape(m, BLAZE_FINE, 1);
     net->out[1] = output_by_shape(m, BLAZE_FINE, BLAZE_REGS);
     net->out[2] = output_by_shape(m, BLAZE_COARSE, 1);
@@ -116,8 +117,8 @@ int vs_blaze_decode(const vs_det_net *net, const vs_runtime *rt, float min_score
         for (int i = 0; i < count; i++, row++) {
             float score = 1.0f / (1.0f + expf(-logit[i]));
             if (score > min_score)
-                blaze_box(net, regs + (size_t)i * BLAZE_REGS, net->anchors + (size_t)row * 2,
-                          score, &cand[n++]);
+                blaze_box(net, regs + (size_t)i * BLAZE_REGS, net->anchors + (size_t)row * 2, score,
+                          &cand[n++]);
         }
     }
     return n;

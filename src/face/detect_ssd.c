@@ -42,8 +42,8 @@ static int ssd_layer_boxes(int k, double scale_ar[6][2])
     }
     double s = 0.2 + (0.95 - 0.2) * k / (SSD_LAYERS - 1);
     double s_next = k + 1 < SSD_LAYERS ? 0.2 + (0.95 - 0.2) * (k + 1) / (SSD_LAYERS - 1) : 1.0;
-    const double pairs[6][2] = {{s, 1.0}, {sqrt(s * s_next), 1.0}, {s, 2.0},
-                                {s, 0.5}, {s, 3.0},                 {s, 0.3333}};
+    const double pairs[6][2] = {{s, 1.0},   {sqrt(s * s_next), 1.0}, {s, 2.0}, {s, 0.5}, {s, 3.0},
+                                {s, 0.3333}};
     memcpy(scale_ar, pairs, sizeof pairs);
     return 6;
 }

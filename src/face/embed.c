@@ -22,10 +22,10 @@ typedef struct embedder_spec {
 } embedder_spec;
 
 static const embedder_spec specs[VS_EMB_COUNT] = {
-    [VS_EMB_FACE_RECOGNITION] = {"face_recognition", "face_recognition", VS_ALIGN_DLIB_150, 128,
-                                 0, 1.0f, 0.0f},
-    [VS_EMB_FR_FEATURE] = {"fr_feature", "fr_feature", VS_ALIGN_ARCFACE_112, 512, 1,
-                           1.0f / 128.0f, -127.0f / 128.0f},
+    [VS_EMB_FACE_RECOGNITION] = {"face_recognition", "face_recognition", VS_ALIGN_DLIB_150, 128, 0,
+                                 1.0f, 0.0f},
+    [VS_EMB_FR_FEATURE] = {"fr_feature", "fr_feature", VS_ALIGN_ARCFACE_112, 512, 1, 1.0f / 128.0f,
+                           -127.0f / 128.0f},
     [VS_EMB_FACERES] = {"faceres", "faceres", VS_ALIGN_FACERES_224, 1024, 0, 1.0f, 0.0f},
     [VS_EMB_MOBILEFACE] = {"mobileface", "mobileface", VS_ALIGN_ARCFACE_112, 256, 0, 1.0f, 0.0f},
 };
@@ -83,16 +83,15 @@ static int64_t numel(const vs_nn_tensor_info *t)
 }
 
 /* The input must be the chip (NHWC or NCHW); one output must hold `dim` numbers. */
-static vs_status check_model(const vs_model *m, const embedder_spec *s, int *out_index,
-                             vs_err *err)
+static vs_status check_model(const vs_model *m, const embedder_spec *s, int *out_index, vs_err *err)
 {
     int size = vs_align_size(s->tmpl);
     vs_nn_tensor_info in = vs_nn_input_info(m, 0);
     int ok = in.rank == 4 && (s->chw ? in.dim[1] == 3 && in.dim[2] == size && in.dim[3] == size
                                      : in.dim[1] == size && in.dim[2] == size && in.dim[3] == 3);
     if (!ok)
-        return vs_err_set(err, VS_INVAL, "%s: model input is not a %d x %d RGB chip", s->name,
-                          size, size);
+        return vs_err_set(err, VS_INVAL, "%s: model input is not a %d x %d RGB chip", s->name, size,
+                          size);
     vs_nn_model_info info;
     vs_nn_model_info_get(m, &info);
     for (int i = 0; i < info.n_outputs; i++) {
@@ -105,8 +104,8 @@ static vs_status check_model(const vs_model *m, const embedder_spec *s, int *out
     return vs_err_set(err, VS_INVAL, "%s: model has no %d-D output", s->name, s->dim);
 }
 
-vs_status vs_embedder_new(const vs_model *model, vs_embedder_id id, int threads,
-                          vs_embedder **out, vs_err *err)
+vs_status vs_embedder_new(const vs_model *model, vs_embedder_id id, int threads, vs_embedder **out,
+                          vs_err *err)
 {
     *out = NULL;
     const embedder_spec *s = spec_of(id);
@@ -195,8 +194,7 @@ vs_status vs_embed_chip(vs_embedder *e, const vs_image *chip, int mirror, vs_emb
         return vs_err_set(err, VS_INVAL, "embed: missing argument");
     int size = vs_align_size(e->spec->tmpl);
     if (chip->w != size || chip->h != size || chip->c != 3)
-        return vs_err_set(err, VS_INVAL, "%s: chip must be %d x %d RGB", e->spec->name, size,
-                          size);
+        return vs_err_set(err, VS_INVAL, "%s: chip must be %d x %d RGB", e->spec->name, size, size);
     memset(out, 0, sizeof *out);
     out->id = e->id;
     out->dim = e->spec->dim;

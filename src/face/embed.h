@@ -45,8 +45,8 @@ vs_embedder_id vs_embedder_from_name(const char *name);
  * alive), on `threads` XNNPACK threads.  Errors: VS_INVAL (bad id, or a model whose input or
  * output shape is not the embedder's), VS_NOMEM, engine errors.
  */
-vs_status vs_embedder_new(const vs_model *model, vs_embedder_id id, int threads,
-                          vs_embedder **out, vs_err *err);
+vs_status vs_embedder_new(const vs_model *model, vs_embedder_id id, int threads, vs_embedder **out,
+                          vs_err *err);
 void vs_embedder_free(vs_embedder *e);
 
 /* Embeds an aligned chip (RGB, vs_align_size(vs_embedder_template(id)) square).  Errors:

@@ -223,12 +223,13 @@ static vs_status parse_pair_line(const vs_lfw_set *set, const char *line, int li
         p->b = find_image(set, a, n2);
         p->same = 1;
     } else {
-        return vs_err_set(err, VS_FORMAT, "pairs line %d is not 'name n1 n2' or "
-                          "'name1 n1 name2 n2'", lineno);
+        return vs_err_set(err, VS_FORMAT,
+                          "pairs line %d is not 'name n1 n2' or "
+                          "'name1 n1 name2 n2'",
+                          lineno);
     }
     if (p->a < 0 || p->b < 0)
-        return vs_err_set(err, VS_NOTFOUND, "pairs line %d names an image not in the set",
-                          lineno);
+        return vs_err_set(err, VS_NOTFOUND, "pairs line %d names an image not in the set", lineno);
     return VS_OK;
 }
 
@@ -367,6 +368,29 @@ static vs_status start_box(vs_detector *det, const vs_image *img, vs_det *box, v
     return st;
 }
 
+/* Landmarks from a start box, then again from the box they imply. */
+static vs_status landmarks_twice(vs_landmarker *lm, const vs_image *img, vs_det box, vs_lm68 *out,
+                                 vs_err *err)
+{
+    vs_lm68 first;
+    vs_status st = vs_landmarks_detect(lm, img, &box, &first, err);
+    if (st == VS_OK) {
+        vs_landmarks_box(&first, &box);
+        st = vs_landmarks_detect(lm, img, &box, out, err);
+    }
+    return st;
+}
+
+vs_status vs_eval_centre_landmarks(vs_landmarker *lm, const vs_image *img, vs_lm68 *out,
+                                   vs_err *err)
+{
+    if (!img || !out)
+        return vs_err_set(err, VS_INVAL, "centre_landmarks: missing argument");
+    vs_det box;
+    centre_box(img, &box);
+    return landmarks_twice(lm, img, box, out, err);
+}
+
 static vs_status landmarks_of(vs_landmarker *lm, vs_detector *det, const char *path, float *out,
                               vs_err *err)
 {
@@ -375,14 +399,10 @@ static vs_status landmarks_of(vs_landmarker *lm, vs_detector *det, const char *p
     if (st != VS_OK)
         return st;
     vs_det box;
-    vs_lm68 a, b;
+    vs_lm68 b;
     st = start_box(det, img, &box, err);
     if (st == VS_OK)
-        st = vs_landmarks_detect(lm, img, &box, &a, err);
-    if (st == VS_OK) {
-        vs_landmarks_box(&a, &box);
-        st = vs_landmarks_detect(lm, img, &box, &b, err);
-    }
+        st = landmarks_twice(lm, img, box, &b, err);
     vs_image_free(img);
     if (st == VS_OK)
         memcpy(out, b.pt, sizeof b.pt);
@@ -405,8 +425,7 @@ static int threads_of(const vs_eval_opts *o)
     return o && o->threads > 0 ? o->threads : 1;
 }
 
-vs_status vs_eval_landmarks(const vs_lfw_set *set, const vs_eval_opts *o, float **out,
-                            vs_err *err)
+vs_status vs_eval_landmarks(const vs_lfw_set *set, const vs_eval_opts *o, float **out, vs_err *err)
 {
     *out = NULL;
     float *v = malloc((size_t)set->n_images * 136 * sizeof *v);
@@ -461,8 +480,8 @@ void vs_eval_feats_free(vs_eval_feats *f)
     free(f);
 }
 
-static vs_status feats_new(const vs_lfw_set *set, const char *name, vs_embedder_id id,
-                           int mirror, int dim, vs_eval_feats **out, vs_err *err)
+static vs_status feats_new(const vs_lfw_set *set, const char *name, vs_embedder_id id, int mirror,
+                           int dim, vs_eval_feats **out, vs_err *err)
 {
     vs_eval_feats *f = calloc(1, sizeof *f);
     if (f) {
@@ -482,8 +501,8 @@ static vs_status feats_new(const vs_lfw_set *set, const char *name, vs_embedder_
 }
 
 /* Embeds image i's chip and its flip (unit vectors a, b); a stays NaN when there is no face. */
-static vs_status embed_pair(vs_embedder *e, vs_embedder_id id, const char *path,
-                            const float *lm68, float *a, float *b, vs_err *err)
+static vs_status embed_pair(vs_embedder *e, vs_embedder_id id, const char *path, const float *lm68,
+                            float *a, float *b, vs_err *err)
 {
     int dim = vs_embedder_dim(id), size = vs_align_size(vs_embedder_template(id));
     vs_lm68 lm;
@@ -568,8 +587,8 @@ vs_status vs_eval_embed(const vs_lfw_set *set, const float *landmarks, vs_embedd
         return vs_err_set(err, VS_INVAL, "eval_embed: bad arguments");
     float *raw = malloc((size_t)set->n_images * 2 * (size_t)dim * sizeof *raw);
     vs_eval_feats *fp = NULL, *fm = NULL;
-    vs_status st = raw ? embed_all(set, landmarks, id, o, raw, err)
-                       : vs_err_set(err, VS_NOMEM, "vectors");
+    vs_status st =
+        raw ? embed_all(set, landmarks, id, o, raw, err) : vs_err_set(err, VS_NOMEM, "vectors");
     const char *name = vs_embedder_name(id);
     if (st == VS_OK)
         st = feats_new(set, name, id, 0, dim, &fp, err);
@@ -604,8 +623,8 @@ vs_status vs_eval_embed(const vs_lfw_set *set, const float *landmarks, vs_embedd
     return VS_OK;
 }
 
-vs_status vs_eval_feats_read_faceapi(const char *path, const vs_lfw_set *set,
-                                     vs_eval_feats **out, vs_err *err)
+vs_status vs_eval_feats_read_faceapi(const char *path, const vs_lfw_set *set, vs_eval_feats **out,
+                                     vs_err *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -615,8 +634,8 @@ vs_status vs_eval_feats_read_faceapi(const char *path, const vs_lfw_set *set,
     uint32_t n = 0, dim = 0;
     vs_eval_feats *fe = NULL;
     vs_status st = VS_OK;
-    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "VSFA", 4) != 0 ||
-        fread(&n, 4, 1, f) != 1 || fread(&dim, 4, 1, f) != 1 || dim == 0 || dim > 4096)
+    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "VSFA", 4) != 0 || fread(&n, 4, 1, f) != 1 ||
+        fread(&dim, 4, 1, f) != 1 || dim == 0 || dim > 4096)
         st = vs_err_set(err, VS_FORMAT, "%s is not a lfw_faceapi.js output", path);
     else if (n != (uint32_t)set->n_images)
         st = vs_err_set(err, VS_FORMAT, "%s has %u images, the set %d", path, n, set->n_images);
@@ -956,10 +975,9 @@ void vs_eval_format_table(const vs_eval_result *r, int n, char *buf, size_t size
         appendf(buf, size, &len,
                 "| %s | %.4f | %.2f%% | **%.2f%%** | %.1f%% | %.1f%% | %.1f / %.1f / %.1f%% | "
                 "%.1f / %.1f / %.1f%% | %.1f / %.1f / %.1f%% |\n",
-                x->name, x->threshold, 100 * x->train_acc, 100 * x->test_acc,
-                100 * x->tar_far001, 100 * x->tar_far01, 100 * x->fnir_fpir01[0],
-                100 * x->fnir_fpir01[1], 100 * x->fnir_fpir01[2], 100 * x->fnir_fpir001[0],
-                100 * x->fnir_fpir001[1], 100 * x->fnir_fpir001[2], 100 * x->rank1[0],
-                100 * x->rank1[1], 100 * x->rank1[2]);
+                x->name, x->threshold, 100 * x->train_acc, 100 * x->test_acc, 100 * x->tar_far001,
+                100 * x->tar_far01, 100 * x->fnir_fpir01[0], 100 * x->fnir_fpir01[1],
+                100 * x->fnir_fpir01[2], 100 * x->fnir_fpir001[0], 100 * x->fnir_fpir001[1],
+                100 * x->fnir_fpir001[2], 100 * x->rank1[0], 100 * x->rank1[1], 100 * x->rank1[2]);
     }
 }

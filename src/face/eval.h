@@ -90,8 +90,12 @@ typedef struct vs_eval_opts {
  * detector's box, see use_detector), run twice (the second time on the box the first pass's
  * landmarks imply).  *out is malloc'ed.
  */
-vs_status vs_eval_landmarks(const vs_lfw_set *set, const vs_eval_opts *o, float **out,
-                            vs_err *err);
+vs_status vs_eval_landmarks(const vs_lfw_set *set, const vs_eval_opts *o, float **out, vs_err *err);
+
+/* The landmarks eval uses for one LFW-style image without a detector: face_landmark_68 on the
+ * central face region, then again on the box those landmarks imply. */
+vs_status vs_eval_centre_landmarks(vs_landmarker *lm, const vs_image *img, vs_lm68 *out,
+                                   vs_err *err);
 
 /*
  * Embeds every image with embedder id, plain and mirror-averaged (the net runs on the chip and
@@ -102,8 +106,8 @@ vs_status vs_eval_embed(const vs_lfw_set *set, const float *landmarks, vs_embedd
                         vs_err *err);
 
 /* Reads tests/node/lfw_faceapi.js's output (face-api's own pipeline; -L2 distance). */
-vs_status vs_eval_feats_read_faceapi(const char *path, const vs_lfw_set *set,
-                                     vs_eval_feats **out, vs_err *err);
+vs_status vs_eval_feats_read_faceapi(const char *path, const vs_lfw_set *set, vs_eval_feats **out,
+                                     vs_err *err);
 
 /* ---- scoring and metrics ---------------------------------------------------------------- */
 
@@ -124,11 +128,11 @@ vs_status vs_eval_calibrate(vs_eval_scorer *s, const vs_lfw_pair *p, int n, vs_e
 
 typedef struct vs_eval_result {
     char name[128];
-    float threshold;    /* from the training pairs */
-    float train_acc;    /* at that threshold */
-    float test_acc;     /* test pairs at the training threshold */
-    float tar_far001;   /* test pairs: TAR at FAR = 0.1% */
-    float tar_far01;    /* test pairs: TAR at FAR = 1% */
+    float threshold;  /* from the training pairs */
+    float train_acc;  /* at that threshold */
+    float test_acc;   /* test pairs at the training threshold */
+    float tar_far001; /* test pairs: TAR at FAR = 0.1% */
+    float tar_far01;  /* test pairs: TAR at FAR = 1% */
     int gallery[VS_EVAL_N_GALLERY];
     float fnir_fpir01[VS_EVAL_N_GALLERY];  /* FNIR at FPIR = 1% */
     float fnir_fpir001[VS_EVAL_N_GALLERY]; /* FNIR at FPIR = 0.1% */

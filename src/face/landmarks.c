@@ -115,8 +115,8 @@ static vs_status detect_faceapi(vs_landmarker *lm, const vs_image *img, const vs
     return VS_OK;
 }
 
-static vs_status detect_fr(vs_landmarker *lm, const vs_image *img, const vs_det *box,
-                           vs_lm68 *out, vs_err *err)
+static vs_status detect_fr(vs_landmarker *lm, const vs_image *img, const vs_det *box, vs_lm68 *out,
+                           vs_err *err)
 {
     /* faceplugin: integer box, kept inside the image by shifting, then stretched to 64 x 64. */
     int x = (int)box->x0, y = (int)box->y0;

@@ -16,12 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/attributes.h"
 #include "face/detect.h"
 #include "face/embed.h"
 #include "face/face.h"
 #include "face/landmarks.h"
+#include "face/liveness.h"
 #include "face/match.h"
 #include "face/pipeline.h"
+#include "face/quality.h"
 
 struct vs_face_models {
     vs_face_config cfg;
@@ -31,6 +34,8 @@ struct vs_face_models {
     vs_matcher matcher;
     float threshold;
     vs_model *emb[VS_MATCH_MAX];
+    vs_attr_models *attr; /* NULL when attributes are off */
+    vs_live_models *live; /* NULL when liveness is off */
 };
 
 struct vs_face_ctx {
@@ -38,6 +43,8 @@ struct vs_face_ctx {
     vs_detector *det;
     vs_landmarker *lm;
     vs_embedder *emb[VS_MATCH_MAX];
+    vs_attr_ctx *attr;
+    vs_live_ctx *live;
     vs_image *enhanced; /* scratch for a dark frame, grown as needed */
     vs_det *dets;       /* VS_DETECT_MAX_FACES */
     vs_face *faces;     /* result records, grown as needed */
@@ -84,6 +91,10 @@ vs_status vs_face_models_load(const vs_face_config *cfg, vs_face_models **out, v
         st = load(dir, vs_landmarker_model_name(VS_LM_FACEAPI_68), &m->lm, err);
     for (int k = 0; st == VS_OK && k < m->matcher.n; k++)
         st = load(dir, vs_embedder_model_name(m->matcher.id[k]), &m->emb[k], err);
+    if (st == VS_OK && !m->cfg.no_attributes)
+        st = vs_attr_models_load(dir, VS_AG_DEFAULT, VS_EXPR_DEFAULT, &m->attr, err);
+    if (st == VS_OK && !m->cfg.no_liveness)
+        st = vs_live_models_load(dir, VS_LIVE_DEFAULT, &m->live, err);
     if (st != VS_OK)
         goto fail;
     *out = m;
@@ -101,6 +112,8 @@ void vs_face_models_free(vs_face_models *m)
     vs_nn_model_free(m->lm);
     for (int k = 0; k < VS_MATCH_MAX; k++)
         vs_nn_model_free(m->emb[k]);
+    vs_attr_models_free(m->attr);
+    vs_live_models_free(m->live);
     free(m);
 }
 
@@ -124,6 +137,10 @@ vs_status vs_face_ctx_new(const vs_face_models *m, vs_face_ctx **out, vs_err *er
         st = vs_landmarker_new(m->lm, VS_LM_FACEAPI_68, threads, &c->lm, err);
     for (int k = 0; st == VS_OK && k < m->matcher.n; k++)
         st = vs_embedder_new(m->emb[k], m->matcher.id[k], threads, &c->emb[k], err);
+    if (st == VS_OK && m->attr)
+        st = vs_attr_ctx_new(m->attr, threads, &c->attr, err);
+    if (st == VS_OK && m->live)
+        st = vs_live_ctx_new(m->live, threads, &c->live, err);
     if (st == VS_OK) {
         c->dets = malloc(VS_DETECT_MAX_FACES * sizeof *c->dets);
         if (!c->dets)
@@ -145,6 +162,8 @@ void vs_face_ctx_free(vs_face_ctx *c)
     vs_landmarker_free(c->lm);
     for (int k = 0; k < VS_MATCH_MAX; k++)
         vs_embedder_free(c->emb[k]);
+    vs_attr_ctx_free(c->attr);
+    vs_live_ctx_free(c->live);
     vs_image_free(c->enhanced);
     free(c->dets);
     free(c->faces);
@@ -202,6 +221,21 @@ static vs_status describe(vs_face_ctx *c, const vs_image *frame, const vs_face_o
     if (st != VS_OK)
         return st;
     vs_lm5_from_lm68(&f->lm, &f->lm5);
+    st = vs_quality_measure(frame, &f->det, (const float(*)[2])f->lm.pt, NULL, &f->quality, err);
+    if (st != VS_OK)
+        return st;
+    f->has_attributes = c->attr && o->attributes;
+    if (f->has_attributes) {
+        st = vs_attr_run(c->attr, frame, &f->det, (const float(*)[2])f->lm.pt, &f->attr, err);
+        if (st != VS_OK)
+            return st;
+    }
+    f->liveness = -1.0f;
+    if (c->live && o->liveness) {
+        st = vs_live_run(c->live, frame, &f->det, &f->liveness, err);
+        if (st != VS_OK)
+            return st;
+    }
     f->n_emb = 0;
     if (!o->embed)
         return VS_OK;
@@ -218,6 +252,8 @@ vs_face_opts vs_face_opts_default(void)
 {
     vs_face_opts o = {0};
     o.embed = 1;
+    o.attributes = 1;
+    o.liveness = 1;
     o.max_faces = 100;
     o.low_light = VS_FACE_LOWLIGHT_AUTO;
     return o;

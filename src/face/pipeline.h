@@ -1,20 +1,24 @@
 /*
  * pipeline.h - the face pipeline's entry points (see pipeline.c).  Part of the module's public
- * surface (face.h includes it).
+ * surface: the CLI and the service include it next to face.h.
  */
 #ifndef VS_FACE_PIPELINE_H
 #define VS_FACE_PIPELINE_H
 
+#include "face/attributes.h"
 #include "face/detect.h"
 #include "face/embed.h"
 #include "face/landmarks.h"
 #include "face/match.h"
+#include "face/quality.h"
 
 /* What to load.  Zero fields mean the defaults. */
 typedef struct vs_face_config {
     const char *models_dir; /* NULL: $VISAGE_MODELS or "models" */
     const char *detector;   /* "ssd_mobilenetv1" (default), "blazeface-back", "fr_detect" */
     int threads;            /* engine threads per context (1) */
+    int no_attributes;      /* 1: do not load the age/gender/expression nets */
+    int no_liveness;        /* 1: do not load the liveness net */
 } vs_face_config;
 
 typedef enum {
@@ -29,7 +33,9 @@ typedef struct vs_face_opts {
     float min_face;  /* minimum face size in pixels (0: the detector's default) */
     int max_faces;   /* 1..VS_DETECT_MAX_FACES */
     vs_face_lowlight low_light;
-    int embed; /* compute embeddings (1) */
+    int embed;      /* compute embeddings (1) */
+    int attributes; /* age, gender, expression (1; needs the nets loaded) */
+    int liveness;   /* presentation-attack score (1; needs the net loaded) */
 } vs_face_opts;
 
 /* One face. */
@@ -37,7 +43,11 @@ typedef struct vs_face {
     vs_det det; /* box and detector score, image pixels */
     vs_lm68 lm; /* 68 landmarks, pixel-centre coordinates */
     vs_lm5 lm5; /* eye centres, nose tip, mouth corners */
-    int n_emb;  /* embeddings below, one per net of the matcher (0 when not embedded) */
+    vs_quality quality;
+    int has_attributes;
+    vs_attributes attr;
+    float liveness; /* 0..1, 1 = live; -1 when not computed */
+    int n_emb;      /* embeddings below, one per net of the matcher (0 when not embedded) */
     vs_embedding emb[VS_MATCH_MAX];
 } vs_face;
 
