@@ -20,6 +20,7 @@ static const command commands[] = {
     {"import", vs_cli_import, "enrol a folder of people (one folder per person; resumable)"},
     {"identify", vs_cli_identify, "who is in these photos (known / possible / unknown)"},
     {"persons", vs_cli_persons, "list or search the people in the gallery"},
+    {"eval", vs_cli_eval, "accuracy on an LFW-style set of pairs (eval lfw DIR PAIRS)"},
     {"nn", vs_cli_nn, "run or describe a model of the engine (debugging)"},
 };
 
