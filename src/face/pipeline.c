@@ -13,8 +13,10 @@
  * The enhanced frame, when a frame is dark, is used for every later stage (landmarks and
  * embeddings too): the nets see the face the detector saw.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "face/attributes.h"
 #include "face/detect.h"
@@ -85,6 +87,15 @@ vs_status vs_face_models_load(const vs_face_config *cfg, vs_face_models **out, v
         goto fail;
     }
     vs_matcher_default(&m->matcher, &m->threshold);
+    if (m->cfg.embedder) {
+        vs_embedder_id id = vs_embedder_from_name(m->cfg.embedder);
+        if (id == VS_EMB_NONE) {
+            st = vs_err_set(err, VS_INVAL, "unknown embedder '%s'", m->cfg.embedder);
+            goto fail;
+        }
+        vs_matcher_single(&m->matcher, id, m->cfg.mirror);
+        m->threshold = NAN;
+    }
     const char *dir = m->cfg.models_dir;
     st = load(dir, vs_detector_model_name(m->det_kind), &m->det, err);
     if (st == VS_OK)
@@ -213,38 +224,57 @@ static vs_status ensure_faces(vs_face_ctx *c, int n, vs_err *err)
     return VS_OK;
 }
 
-/* Landmarks, points and embeddings of one detected face. */
-static vs_status describe(vs_face_ctx *c, const vs_image *frame, const vs_face_opts *o, vs_face *f,
-                          vs_err *err)
+static double now_ms(void)
 {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Adds the time since *t0 to *acc and restarts the clock. */
+static void lap(double *t0, double *acc)
+{
+    double t = now_ms();
+    *acc += t - *t0;
+    *t0 = t;
+}
+
+/* Landmarks, quality, attributes, liveness and embeddings of one detected face. */
+static vs_status describe(vs_face_ctx *c, const vs_image *frame, const vs_face_opts *o, vs_face *f,
+                          vs_face_result *res, vs_err *err)
+{
+    double t = now_ms();
     vs_status st = vs_landmarks_detect(c->lm, frame, &f->det, &f->lm, err);
     if (st != VS_OK)
         return st;
     vs_lm5_from_lm68(&f->lm, &f->lm5);
+    lap(&t, &res->ms_landmarks);
     st = vs_quality_measure(frame, &f->det, (const float(*)[2])f->lm.pt, NULL, &f->quality, err);
     if (st != VS_OK)
         return st;
+    lap(&t, &res->ms_quality);
     f->has_attributes = c->attr && o->attributes;
     if (f->has_attributes) {
         st = vs_attr_run(c->attr, frame, &f->det, (const float(*)[2])f->lm.pt, &f->attr, err);
         if (st != VS_OK)
             return st;
     }
+    lap(&t, &res->ms_attributes);
     f->liveness = -1.0f;
     if (c->live && o->liveness) {
         st = vs_live_run(c->live, frame, &f->det, &f->liveness, err);
         if (st != VS_OK)
             return st;
     }
+    lap(&t, &res->ms_liveness);
     f->n_emb = 0;
-    if (!o->embed)
-        return VS_OK;
-    for (int k = 0; k < c->m->matcher.n; k++) {
+    for (int k = 0; o->embed && k < c->m->matcher.n; k++) {
         st = vs_embed_face(c->emb[k], frame, &f->lm, c->m->matcher.mirror[k], &f->emb[k], err);
         if (st != VS_OK)
             return st;
         f->n_emb++;
     }
+    lap(&t, &res->ms_embed);
     return VS_OK;
 }
 
@@ -278,10 +308,14 @@ vs_status vs_face_analyze(vs_face_ctx *c, const vs_image *img, const vs_face_opt
     if (o.min_face > 0)
         d.min_size = o.min_face;
     d.max_faces = o.max_faces;
+    if (o.tiling)
+        d.tiling = o.tiling;
     d.low_light = VS_LOWLIGHT_OFF; /* done above, for every stage */
     vs_detect_info info;
     int n = 0;
+    double t = now_ms();
     st = vs_detect(c->det, frame, &d, c->dets, o.max_faces, &n, &info, err);
+    lap(&t, &res->ms_detect);
     if (st == VS_OK)
         st = ensure_faces(c, n, err);
     if (st != VS_OK)
@@ -291,7 +325,7 @@ vs_status vs_face_analyze(vs_face_ctx *c, const vs_image *img, const vs_face_opt
         vs_face *f = &c->faces[i];
         memset(f, 0, sizeof *f);
         f->det = c->dets[i];
-        st = describe(c, frame, &o, f, err);
+        st = describe(c, frame, &o, f, res, err);
         if (st != VS_OK)
             return st;
     }

@@ -16,6 +16,9 @@
 typedef struct vs_face_config {
     const char *models_dir; /* NULL: $VISAGE_MODELS or "models" */
     const char *detector;   /* "ssd_mobilenetv1" (default), "blazeface-back", "fr_detect" */
+    const char *embedder;   /* NULL: the default matcher; else this one net alone (its raw
+                               cosine is the score; no calibrated threshold: NAN) */
+    int mirror;             /* with `embedder`: mirror-average it */
     int threads;            /* engine threads per context (1) */
     int no_attributes;      /* 1: do not load the age/gender/expression nets */
     int no_liveness;        /* 1: do not load the liveness net */
@@ -33,9 +36,10 @@ typedef struct vs_face_opts {
     float min_face;  /* minimum face size in pixels (0: the detector's default) */
     int max_faces;   /* 1..VS_DETECT_MAX_FACES */
     vs_face_lowlight low_light;
-    int embed;      /* compute embeddings (1) */
-    int attributes; /* age, gender, expression (1; needs the nets loaded) */
-    int liveness;   /* presentation-attack score (1; needs the net loaded) */
+    vs_tile_mode tiling; /* small faces in large photos (detect.h); 0: the detector's default */
+    int embed;           /* compute embeddings (1) */
+    int attributes;      /* age, gender, expression (1; needs the nets loaded) */
+    int liveness;        /* presentation-attack score (1; needs the net loaded) */
 } vs_face_opts;
 
 /* One face. */
@@ -58,6 +62,8 @@ typedef struct vs_face_result {
     float mean_luma; /* of the input frame, 0..255 */
     int enhanced;    /* 1: the frame was dark and was enhanced before detection */
     int rescued;     /* 1: the face was kept below the default score (detect.h) */
+    /* Where the time went, milliseconds of this call (wall clock). */
+    double ms_detect, ms_landmarks, ms_quality, ms_attributes, ms_liveness, ms_embed;
 } vs_face_result;
 
 typedef struct vs_face_models vs_face_models;
