@@ -300,6 +300,100 @@ static void enrol_refuses_with_reasons(const char *dir)
     vs_app_close(app);
 }
 
+/* Identifies one photo and returns the identity of its most prominent face (or NULL). */
+static const vs_identity *first_identity(vs_app_worker *w, vs_image *img, int record,
+                                         vs_identify_result *r)
+{
+    vs_identify_opts o = vs_identify_opts_default();
+    o.record_unknown = o.record_visit = record;
+    if (!img || vs_app_identify(w, img, &o, r, NULL) != VS_OK || r->n < 1)
+        return NULL;
+    return &r->ids[0];
+}
+
+static void visitors_are_named_merged_reviewed(const char *dir)
+{
+    char db[512];
+    snprintf(db, sizeof db, "%s/people.db", dir);
+    vs_app *app = open_app(db);
+    vs_app_worker *w;
+    if (!app || vs_app_worker_new(app, &w, NULL) != VS_OK) {
+        CHECK(0, "open");
+        return;
+    }
+    vs_err err = {{0}};
+    vs_identify_result r;
+    /* A stranger (penny) becomes anonymous visitor A; staff name A; A is then known by name. */
+    vs_image *img = load("%s/bbt/%s/%s%d.png", "penny", 1);
+    const vs_identity *id = first_identity(w, img, 1, &r);
+    vs_image_free(img);
+    int64_t a = id ? id->person_id : 0;
+    CHECK(id && id->new_anonymous && a, "penny1 did not become an anonymous visitor");
+    CHECK(vs_app_name_visitor(app, a, "Penny", &err) == VS_OK, "%s", err.msg);
+    img = load("%s/bbt/%s/%s%d.png", "penny", 4);
+    id = first_identity(w, img, 0, &r);
+    vs_image_free(img);
+    vs_person p = {0};
+    CHECK(id && id->band == VS_BAND_KNOWN && id->person_id == a, "penny4 not known as A");
+    CHECK(vs_store_person_get(vs_app_store(app), a, &p, NULL) == VS_OK && p.name &&
+              strcmp(p.name, "Penny") == 0 && p.kind == VS_PERSON_CUSTOMER,
+          "A was not named");
+    vs_person_clear(&p);
+    /* raj is seen as anonymous B, then enrolled as Raj from another photo; B merges into Raj. */
+    img = load("%s/bbt/%s/%s%d.png", "raj", 1);
+    id = first_identity(w, img, 1, &r);
+    vs_image_free(img);
+    int64_t b = id ? id->person_id : 0;
+    vs_image *raj2 = load("%s/bbt/%s/%s%d.png", "raj", 2);
+    vs_enroll_photo ph = {raj2, "raj2"};
+    vs_enroll_result er;
+    vs_person prof = {.kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN,
+                      .name = "Raj"};
+    /* Enrolling Raj warns that he already matches visitor B. */
+    CHECK(vs_app_enroll(w, &prof, 0, &ph, 1, &er, &err) == VS_OK && er.n_added == 1, "%s",
+          err.msg);
+    CHECK(er.duplicate_of == b, "no duplicate warning for Raj (got %lld, visitor %lld)",
+          (long long)er.duplicate_of, (long long)b);
+    vs_image_free(raj2);
+    int64_t raj = er.person_id;
+    CHECK(vs_app_merge(app, b, raj, "test", &err) == VS_OK, "merge: %s", err.msg);
+    vs_face_list fl = {0};
+    vs_store_face_list(vs_app_store(app), raj, &fl, NULL);
+    CHECK(fl.n == 2, "Raj has %zu faces after the merge", fl.n);
+    img = load("%s/bbt/%s/%s%d.png", "raj", 3);
+    id = first_identity(w, img, 0, &r);
+    CHECK(id && id->band == VS_BAND_KNOWN && id->person_id == raj, "raj3 not known as Raj");
+    /* A reviewer confirms a match: the face joins Raj's template and the answer is kept. */
+    if (id) {
+        vs_identity possible = *id;
+        possible.band = VS_BAND_POSSIBLE;
+        CHECK(vs_app_review(w, &possible, 1, "tester", &err) == VS_OK, "review: %s", err.msg);
+    }
+    vs_image_free(img);
+    vs_face_list_free(&fl);
+    vs_store_face_list(vs_app_store(app), raj, &fl, NULL);
+    CHECK(fl.n == 3, "Raj has %zu faces after the confirmed review", fl.n);
+    vs_audit_list al = {0};
+    vs_store_audit_list(vs_app_store(app), 0, 100, &al, NULL);
+    int confirms = 0;
+    for (size_t i = 0; i < al.n; i++)
+        confirms += strcmp(al.items[i].action, "review.confirm") == 0;
+    CHECK(confirms == 1, "%d review.confirm audit records", confirms);
+    vs_audit_list_free(&al);
+    /* Deleting Raj's faces: raj3 is no longer matched to him. */
+    for (size_t i = 0; i < fl.n; i++)
+        CHECK(vs_app_face_delete(app, fl.items[i].id, &err) == VS_OK, "%s", err.msg);
+    vs_face_list_free(&fl);
+    img = load("%s/bbt/%s/%s%d.png", "raj", 3);
+    id = first_identity(w, img, 0, &r);
+    vs_image_free(img);
+    CHECK(id && id->person_id != raj, "raj3 still matches Raj after his faces were deleted");
+    printf("  visitor named, visitor merged into an enrolled person, review kept, faces "
+           "deleted: checked\n");
+    vs_app_worker_free(w);
+    vs_app_close(app);
+}
+
 /* Copies up to `per` photos of each LFW person with >= 3 photos into dir/<person>/. */
 static int make_import_dir(const char *dir, int people, int per)
 {
@@ -399,6 +493,8 @@ int main(void)
     bbt_group_photos_name_enrolled_people(dir);
     printf("unknown_visitors_one_per_person\n");
     unknown_visitors_one_per_person(dir);
+    printf("visitors_are_named_merged_reviewed\n");
+    visitors_are_named_merged_reviewed(dir);
     printf("enrol_refuses_with_reasons\n");
     enrol_refuses_with_reasons(dir);
     printf("import_survives_sigkill\n");

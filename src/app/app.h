@@ -134,4 +134,22 @@ vs_identify_opts vs_identify_opts_default(void);
 vs_status vs_app_identify(vs_app_worker *w, const vs_image *img, const vs_identify_opts *o,
                           vs_identify_result *res, vs_err *err);
 
+/* ---- changing who is who ------------------------------------------------------------------ */
+
+/* Merges person `from` (typically an anonymous visitor) into `into`: faces, visits, purchases
+ * and incidents move, `from` is kept as merged (store, one transaction), then the index follows
+ * and the merge is audited under `actor`. */
+vs_status vs_app_merge(vs_app *app, int64_t from, int64_t into, const char *actor, vs_err *err);
+
+/* Gives an anonymous visitor a name, turning them into a customer. */
+vs_status vs_app_name_visitor(vs_app *app, int64_t id, const char *name, vs_err *err);
+
+/* A reviewer's answer to a POSSIBLE identity from the worker's last vs_app_identify: confirm
+ * adds the face to that person's template; either answer is kept in the audit log. */
+vs_status vs_app_review(vs_app_worker *w, const vs_identity *id, int confirm, const char *reviewer,
+                        vs_err *err);
+
+/* Removes one face from the store, then from the index. */
+vs_status vs_app_face_delete(vs_app *app, int64_t face_id, vs_err *err);
+
 #endif

@@ -10,8 +10,8 @@
  * reused from call to call, so steady-state analysis allocates only when a photo has more faces
  * or more pixels than any before it.
  *
- * The enhanced frame, when a frame is dark, is used for every later stage (landmarks and
- * embeddings too): the nets see the face the detector saw.
+ * When a frame is dark, the detector enhances its own copy (detect.c's chain) and the later
+ * stages (landmarks, attributes, embeddings) see a CLAHE-enhanced copy made here.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -310,11 +310,16 @@ vs_status vs_face_analyze(vs_face_ctx *c, const vs_image *img, const vs_face_opt
     d.max_faces = o.max_faces;
     if (o.tiling)
         d.tiling = o.tiling;
-    d.low_light = VS_LOWLIGHT_OFF; /* done above, for every stage */
+    /* The detector runs its own low-light chain on the original frame (denoise, levels, CLAHE:
+     * it finds more faces in the dark than CLAHE alone, detect.c); the later stages see the
+     * CLAHE-enhanced frame prepared above. */
+    d.low_light = o.low_light == VS_FACE_LOWLIGHT_OFF      ? VS_LOWLIGHT_OFF
+                  : o.low_light == VS_FACE_LOWLIGHT_ALWAYS ? VS_LOWLIGHT_ALWAYS
+                                                           : VS_LOWLIGHT_AUTO;
     vs_detect_info info;
     int n = 0;
     double t = now_ms();
-    st = vs_detect(c->det, frame, &d, c->dets, o.max_faces, &n, &info, err);
+    st = vs_detect(c->det, img, &d, c->dets, o.max_faces, &n, &info, err);
     lap(&t, &res->ms_detect);
     if (st == VS_OK)
         st = ensure_faces(c, n, err);

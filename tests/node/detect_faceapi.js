@@ -14,6 +14,12 @@
 // decoded RGB pixels (jpeg-js), at minConfidence 0.5 (the default) and 0.3.  Boxes are
 // face-api's box in image pixels: [x, y, width, height, score].
 //
+// "exact" holds the same at minConfidence 0.1 for PNG images (lossless, so both sides see the
+// same pixels), with more digits: there visage's boxes must equal face-api's within rounding.
+//
+// "crops" holds, for each of bbt's 40 face crops (150x150 PNG, one face filling each), the best
+// score face-api gives it (0 when it finds nothing even at minConfidence 0.1).
+//
 // faceapi_nms.json: face-api's exported nonMaxSuppression (ops/nonMaxSuppression.ts) on the
 // predicted boxes of each entry of faceapi-test/reference/boxes.json (50 images' predicted and
 // ground-truth boxes from face-api.js's own NMS tests), for IoU thresholds 0.3 and 0.5 and for
@@ -35,6 +41,11 @@ const { PNG } = nodeRequire('pngjs');
 const tf = faceapi.tf;
 
 const THRESHOLDS = [0.5, 0.3];
+
+// Lossless images, decoded to the same pixels by pngjs and by visage, for the exact comparison.
+const EXACT = ['faceapi-test/images/face1.png', 'faceapi-test/images/face2.png',
+    'faceapi-test/images/face_rectangular.png', 'bbt/amy/amy1.png', 'bbt/leonard/leonard2.png',
+    'bbt/penny/penny1.png', 'bbt/raj/raj1.png', 'bbt/sheldon/sheldon1.png'];
 
 function testImages() {
     const list = ['faceapi-test/images/faces.jpg'];
@@ -59,12 +70,13 @@ function decode(file) {
     return tf.tensor3d(rgb, [img.height, img.width, 3], 'int32');
 }
 
-const r2 = (v) => Math.round(v * 100) / 100;
+const round = (v, k) => Math.round(v * k) / k;
 
-async function detect(t, minConfidence) {
+async function detect(t, minConfidence, digits = 2) {
     const res = await faceapi.detectAllFaces(t, new faceapi.SsdMobilenetv1Options({ minConfidence }));
-    return res.map((d) => [r2(d.box.x), r2(d.box.y), r2(d.box.width), r2(d.box.height),
-        Math.round(d.score * 1e4) / 1e4]);
+    const k = 10 ** digits;
+    return res.map((d) => [round(d.box.x, k), round(d.box.y, k), round(d.box.width, k),
+        round(d.box.height, k), round(d.score, k * 100)]);
 }
 
 async function writeDetections() {
@@ -78,11 +90,33 @@ async function writeDetections() {
         images.push(entry);
         console.error(`${rel}: ${entry['faces_0.5'].length} faces at 0.5, ${entry['faces_0.3'].length} at 0.3`);
     }
+    const exact = [];
+    for (const rel of EXACT) {
+        const t = decode(path.join(DATA, rel));
+        const [h, w] = t.shape;
+        exact.push({ file: rel, w, h, 'faces_0.1': await detect(t, 0.1, 3) });
+        t.dispose();
+    }
+    // The close crops: bbt/<name>/<name>N.png, 150x150, one face filling each.
+    const crops = [];
+    for (const p of fs.readdirSync(path.join(DATA, 'bbt')).sort()) {
+        if (!fs.statSync(path.join(DATA, 'bbt', p)).isDirectory()) continue;
+        for (const f of fs.readdirSync(path.join(DATA, 'bbt', p)).sort()) {
+            if (!f.endsWith('.png')) continue;
+            const t = decode(path.join(DATA, 'bbt', p, f));
+            const res = await detect(t, 0.1, 3);
+            t.dispose();
+            crops.push([`bbt/${p}/${f}`, res.reduce((m, d) => Math.max(m, d[4]), 0)]);
+        }
+    }
     const doc = {
         generator: 'tests/node/detect_faceapi.js: @vladmandic/face-api 1.7.15 detectAllFaces + '
             + 'SsdMobilenetv1Options, tfjs 4.22.0 wasm backend, jpeg-js decoder',
+        crops_note: 'bbt face crops: [file, best face-api score at minConfidence 0.1 (0: none)]',
+        crops,
         box: '[x, y, width, height, score] in image pixels',
         images,
+        exact,
     };
     fs.writeFileSync(path.join(OUT_DIR, 'faceapi_ssd.json'),
         `${JSON.stringify(doc, null, 0).replace(/\{"file"/g, '\n{"file"')}\n`);
