@@ -71,6 +71,19 @@ for dir in "$@"; do
     fi
 done
 
+# The browser test of the web UI, against the normal build's `visage serve` (Debian chromium
+# driven by playwright-core; exit 77 when either is missing).
+if [ -x "$ROOT/tests/ui/run.sh" ] && [ -d "$1" ]; then
+    echo "=== tests/ui/run.sh"
+    BUILD_DIR="$1" timeout "$TIMEOUT" "$ROOT/tests/ui/run.sh"
+    rc=$?
+    case $rc in
+    0) passed=$((passed + 1)); echo "--- PASS tests/ui/run.sh" ;;
+    77) skipped=$((skipped + 1)); skips+=("tests/ui/run.sh"); echo "--- SKIP tests/ui/run.sh" ;;
+    *) failed=$((failed + 1)); failures+=("tests/ui/run.sh (exit $rc)"); echo "--- FAIL tests/ui/run.sh" ;;
+    esac
+fi
+
 echo
 echo "==================== summary"
 for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED:  $f"; done

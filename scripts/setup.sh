@@ -45,7 +45,7 @@ as_root() {
 DEB_RUN="build-essential pkg-config libxnnpack-dev libpthreadpool-dev libcjson-dev
     libjpeg62-turbo-dev libspng-dev libwebp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
     libsqlite3-dev libpq-dev"
-DEB_TEST="clang postgresql-15"
+DEB_TEST="clang postgresql-15 chromium"
 DEB_DEV="clang-format"
 
 missing_debs() {
@@ -169,19 +169,20 @@ unpack_models() {
 # node_modules/.visage-lock holds the sha256 of the package-lock.json it was installed from:
 # `npm ci` runs when node_modules is missing or the lock file has changed since.
 node_oracles() {
-    local dir="$ROOT/tests/node"
+    local dir="$ROOT/$1"
     [ -f "$dir/package-lock.json" ] || return 0
     local want
     want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
     if [ -d "$dir/node_modules" ] && [ "$(cat "$dir/node_modules/.visage-lock" 2>/dev/null)" = "$want" ]; then
         return 0
     fi
-    log "installing the Node oracles (npm ci in tests/node)"
-    (cd "$dir" && npm ci --silent --ignore-scripts --no-audit --no-fund >/dev/null) || die "npm ci in tests/node failed"
+    log "installing the Node test packages (npm ci in $1)"
+    (cd "$dir" && npm ci --silent --ignore-scripts --no-audit --no-fund >/dev/null) || die "npm ci in $1 failed"
     echo "$want" >"$dir/node_modules/.visage-lock"
 }
 
 install_debs
 fetch_tarballs
 unpack_models
-[ "$MODE" = run ] || node_oracles
+[ "$MODE" = run ] || node_oracles tests/node
+[ "$MODE" = run ] || node_oracles tests/ui
