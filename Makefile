@@ -13,7 +13,7 @@ CSTD     = -std=c11 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc -I/usr/include/postgresql
-LDLIBS  += -lXNNPACK -lpthreadpool -lcjson -ljpeg -lspng -lwebp -lsqlite3 -lpq -lpthread -lm
+LDLIBS  += -lXNNPACK -lpthreadpool -lcjson -ljpeg -lspng -lwebp -lsqlite3 -lpq -lmicrohttpd -lsodium -lpthread -lm
 
 # The sanitizer build (make test builds it into build-asan/).  Any UBSan finding aborts the test.
 ASAN_BUILD = build-asan

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "face/eval.h"
+#include "face/face.h"
 
 static int cmp_desc(const void *a, const void *b)
 {

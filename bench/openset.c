@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "app/calib.h"
-#include "face/eval.h"
+#include "face/face.h"
 
 typedef struct protocol {
     int n_gallery; /* persons */

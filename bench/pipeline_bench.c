@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "face/face.h"
-#include "face/pipeline.h"
+#include "face/face.h"
 #include "img/img.h"
 
 static double clock_ms(clockid_t id)

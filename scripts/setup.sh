@@ -44,7 +44,7 @@ as_root() {
 # in), cJSON, the image codecs (libjpeg-turbo, libspng, libwebp).  The sanitizer build uses gcc's -fsanitize (libasan/libubsan come with gcc).
 DEB_RUN="build-essential pkg-config libxnnpack-dev libpthreadpool-dev libcjson-dev
     libjpeg62-turbo-dev libspng-dev libwebp-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-    libsqlite3-dev libpq-dev"
+    libsqlite3-dev libpq-dev libmicrohttpd-dev libsodium-dev"
 DEB_TEST="clang postgresql-15 chromium"
 DEB_DEV="clang-format"
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "face/face.h"
-#include "face/pipeline.h"
+#include "face/face.h"
 #include "img/img.h"
 
 static int failures;

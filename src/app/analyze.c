@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "app/app_internal.h"
-#include "app/service.h"
+#include "app/app.h"
 
 vs_status vs_app_detect(vs_app_worker *w, const vs_image *img, const vs_face_opts *o,
                         vs_face_result *res, vs_err *err)

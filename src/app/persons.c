@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "app/app_internal.h"
-#include "app/service.h"
+#include "app/app.h"
 
 /* Visits are read newest first in pages of this many rows. */
 #define STATS_PAGE 1000

@@ -15,6 +15,7 @@ int vs_cli_enroll(int argc, char **argv);
 int vs_cli_import(int argc, char **argv);
 int vs_cli_identify(int argc, char **argv);
 int vs_cli_persons(int argc, char **argv);
+int vs_cli_serve(int argc, char **argv);
 int vs_cli_eval(int argc, char **argv);
 
 #endif

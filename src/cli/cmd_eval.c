@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "face/eval.h"
+#include "face/face.h"
 
 static const char usage[] =
     "usage: visage eval lfw DIR PAIRS [--cache DIR] [--detector] [--json]\n"

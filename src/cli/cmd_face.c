@@ -17,7 +17,6 @@
 
 #include "cli.h"
 #include "face/face.h"
-#include "face/pipeline.h"
 #include "img/img.h"
 
 typedef struct face_opts {

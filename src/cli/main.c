@@ -21,6 +21,7 @@ static const command commands[] = {
     {"identify", vs_cli_identify, "who is in these photos (known / possible / unknown)"},
     {"persons", vs_cli_persons, "list or search the people in the gallery"},
     {"eval", vs_cli_eval, "accuracy on an LFW-style set of pairs (eval lfw DIR PAIRS)"},
+    {"serve", vs_cli_serve, "serve the HTTP/JSON API and the web UI (--port, --db, --threads)"},
     {"nn", vs_cli_nn, "run or describe a model of the engine (debugging)"},
 };
 

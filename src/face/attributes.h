@@ -41,7 +41,7 @@
 #ifndef VS_FACE_ATTRIBUTES_H
 #define VS_FACE_ATTRIBUTES_H
 
-#include "face/face.h"
+#include "face/face_types.h"
 #include "nn/nn.h"
 
 typedef enum {

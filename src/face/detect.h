@@ -32,7 +32,7 @@
 #ifndef VS_FACE_DETECT_H
 #define VS_FACE_DETECT_H
 
-#include "face/face.h"
+#include "face/face_types.h"
 #include "nn/nn.h"
 
 typedef enum {

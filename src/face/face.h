@@ -1,13 +1,11 @@
 /*
- * face.h - the face pipeline: from an image to one record per face.
+ * face.h - the face module's one public header: the pipeline (an image in, one record per face
+ * out: box, landmarks, quality, attributes, liveness, embeddings), the matcher that compares
+ * faces, and the LFW-style evaluation.  The CLI, the HTTP server and the service include only
+ * this; the pieces' own headers (detect.h, landmarks.h, align.h, embed.h, ...) are private.
  *
  *   image -> (low-light fix) -> detect -> per face: landmarks -> align -> embed
  *         -> attributes, quality, liveness
- *
- * Models are loaded once into a vs_face_models (immutable, shared by every thread); each thread
- * that analyses images owns a vs_face_ctx (its engine runtimes and scratch buffers, reused from
- * call to call).  The pieces (detectors, landmarkers, embedders, attributes) live in their own
- * files with private headers in src/face/; this header is what the rest of visage uses.
  *
  * Coordinates are in pixels of the decoded, upright image; points use pixel-centre coordinates
  * (pixel (x, y) is the point (x, y)); boxes are [x0, y0, x1, y1) in continuous coordinates.
@@ -15,39 +13,7 @@
 #ifndef VS_FACE_FACE_H
 #define VS_FACE_FACE_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include "core/status.h"
-#include "img/img.h"
-
-#define VS_FACE_MAX_DIM 1024 /* longest embedding (faceres: 1024) */
-
-/* One detection: a box, its score and the detector's own keypoints if it has any. */
-typedef struct vs_det {
-    float x0, y0, x1, y1; /* pixels */
-    float score;          /* 0..1 */
-    int n_kp;             /* detector keypoints (blazeface: 6), 0 if none */
-    float kp[6][2];
-} vs_det;
-
-/* The five points every aligner uses, derived from 68 landmarks when that is what we have:
- * left eye centre, right eye centre (as seen in the image: "left" is the smaller x), nose tip,
- * left mouth corner, right mouth corner. */
-typedef struct vs_lm5 {
-    float pt[5][2];
-} vs_lm5;
-
-typedef enum {
-    VS_EMB_NONE = 0,
-    VS_EMB_FACE_RECOGNITION, /* face-api ResNet-34, 128-D, dlib 150x150 chip */
-    VS_EMB_FR_FEATURE,       /* faceplugin, 512-D, ArcFace 112x112 */
-    VS_EMB_FACERES,          /* human, 1024-D */
-    VS_EMB_MOBILEFACE,       /* human, 256-D, ArcFace 112x112 */
-    VS_EMB_COUNT
-} vs_embedder_id;
-
-/* Name of an embedder as stored with every vector ("face_recognition", "fr_feature", ...). */
-const char *vs_embedder_name(vs_embedder_id id);
+#include "face/eval.h"
+#include "face/pipeline.h"
 
 #endif

@@ -19,7 +19,7 @@
 #ifndef VS_FACE_LANDMARKS_H
 #define VS_FACE_LANDMARKS_H
 
-#include "face/face.h"
+#include "face/face_types.h"
 #include "nn/nn.h"
 
 typedef struct vs_lm68 {

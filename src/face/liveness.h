@@ -23,7 +23,7 @@
 #ifndef VS_FACE_LIVENESS_H
 #define VS_FACE_LIVENESS_H
 
-#include "face/face.h"
+#include "face/face_types.h"
 
 typedef enum {
     VS_LIVE_NONE = 0,

@@ -21,7 +21,7 @@
 #include "face/attributes.h"
 #include "face/detect.h"
 #include "face/embed.h"
-#include "face/face.h"
+#include "face/face_types.h"
 #include "face/landmarks.h"
 #include "face/liveness.h"
 #include "face/match.h"

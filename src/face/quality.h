@@ -45,7 +45,7 @@
 
 #include <stddef.h>
 
-#include "face/face.h"
+#include "face/face_types.h"
 
 #define VS_QUALITY_CROP 112
 #define VS_QUALITY_Q0 0.61f         /* nose-to-eyes / mouth-to-eyes of a frontal face */
