@@ -4,7 +4,8 @@
 #   make              build/libvisage.a, build/visage, build/tests/test_*
 #   make test         set-up (test mode), the normal and the ASan+UBSan build (build-asan/), then
 #                     every test of both; fails if any test fails (exit 77 = skipped)
-#   make run          set-up (run mode), build, then the CLI on a real face crop
+#   make run          set-up (run mode), build, then the server on http://localhost:8080/
+#   make demo         set-up, build, then the engine on a real face crop (visage nn)
 #   make bench        build bench/*.c against build/libvisage.a, then bench/run.sh if present
 #   make format       clang-format -i on src, tests, bench;  make format-check: only check
 CC      ?= gcc
@@ -31,7 +32,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FORMAT_SRC = $(shell find src tests bench -name '*.[ch]' ! -path '*/node_modules/*' | sort)
 
-.PHONY: all clean test run bench format format-check
+.PHONY: all clean test run demo bench format format-check
 all: $(BUILD)/visage $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -60,6 +61,11 @@ test:
 	scripts/run_tests.sh $(BUILD) $(ASAN_BUILD)
 
 run:
+	scripts/setup.sh run
+	$(MAKE) -j$(JOBS) $(BUILD)/visage
+	$(BUILD)/visage serve
+
+demo:
 	scripts/setup.sh run
 	$(MAKE) -j$(JOBS) $(BUILD)/visage
 	scripts/demo.sh $(BUILD)
