@@ -219,7 +219,10 @@ vs_status vs_app_identify(vs_app_worker *w, const vs_image *img, const vs_identi
         vs_identity *id = &w->ids[i];
         if (id->n_candidates > o.top_k)
             id->n_candidates = o.top_k;
-        if (id->band == VS_BAND_UNKNOWN && o.record_unknown && id->quality_ok) {
+        /* A face kept only by the detector's rescue pass (detect.h) may be no face at all:
+         * it never founds an anonymous visitor. */
+        if (id->band == VS_BAND_UNKNOWN && o.record_unknown && id->quality_ok &&
+            !res->faces.rescued) {
             st = vs_app_face_vector(w, id->face, err);
             if (st == VS_OK)
                 st = keep_unknown(w, id->face, id, err);
