@@ -14,13 +14,16 @@
 
 #include "nn/nn.h"
 
+static atomic_int counting;
+static atomic_long n_allocs;
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer the sanitizer owns malloc: the interposers are left out (they would
+ * run before ASan is initialised and crash it) and main() skips. */
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
-
-static atomic_int counting;
-static atomic_long n_allocs;
 
 static void note(void)
 {
@@ -64,6 +67,8 @@ void *memalign(size_t al, size_t n)
     note();
     return __libc_memalign(al, n);
 }
+
+#endif
 
 static int check(const char *name, vs_nn_backend be, int threads)
 {
