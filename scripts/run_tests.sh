@@ -90,6 +90,18 @@ for dir in "$@"; do
     fi
 done
 
+# The image decoders under libFuzzer (clang, ASan + UBSan) for a short time on the seeds.
+if [ -x "$ROOT/tests/fuzz/run.sh" ]; then
+    echo "=== tests/fuzz/run.sh"
+    "$ROOT/tests/fuzz/run.sh"
+    rc=$?
+    case $rc in
+    0) passed=$((passed + 1)); echo "--- PASS tests/fuzz/run.sh" ;;
+    77) skipped=$((skipped + 1)); skips+=("tests/fuzz/run.sh"); echo "--- SKIP tests/fuzz/run.sh" ;;
+    *) failed=$((failed + 1)); failures+=("tests/fuzz/run.sh (exit $rc)"); echo "--- FAIL tests/fuzz/run.sh" ;;
+    esac
+fi
+
 # The browser test of the web UI, against the normal build's `visage serve` (Debian chromium
 # driven by playwright-core; exit 77 when either is missing).
 if [ -x "$ROOT/tests/ui/run.sh" ] && [ -d "$1" ]; then
