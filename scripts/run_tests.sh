@@ -90,30 +90,25 @@ for dir in "$@"; do
     fi
 done
 
-# The image decoders under libFuzzer (clang, ASan + UBSan) for a short time on the seeds.
-if [ -x "$ROOT/tests/fuzz/run.sh" ]; then
-    echo "=== tests/fuzz/run.sh"
-    "$ROOT/tests/fuzz/run.sh"
-    rc=$?
-    case $rc in
-    0) passed=$((passed + 1)); echo "--- PASS tests/fuzz/run.sh" ;;
-    77) skipped=$((skipped + 1)); skips+=("tests/fuzz/run.sh"); echo "--- SKIP tests/fuzz/run.sh" ;;
-    *) failed=$((failed + 1)); failures+=("tests/fuzz/run.sh (exit $rc)"); echo "--- FAIL tests/fuzz/run.sh" ;;
+# Counts the exit status of one script-driven test (0 pass, 77 skip, else fail).
+tally() {
+    case $1 in
+    0) passed=$((passed + 1)); echo "--- PASS $2" ;;
+    77) skipped=$((skipped + 1)); skips+=("$2"); echo "--- SKIP $2" ;;
+    *) failed=$((failed + 1)); failures+=("$2 (exit $1)"); echo "--- FAIL $2" ;;
     esac
-fi
+}
+
+# The image decoders under libFuzzer (clang, ASan + UBSan) for a short time on the seeds.
+echo "=== tests/fuzz/run.sh"
+"$ROOT/tests/fuzz/run.sh"
+tally $? tests/fuzz/run.sh
 
 # The browser test of the web UI, against the normal build's `visage serve` (Debian chromium
 # driven by playwright-core; exit 77 when either is missing).
-if [ -x "$ROOT/tests/ui/run.sh" ] && [ -d "$1" ]; then
-    echo "=== tests/ui/run.sh"
-    BUILD_DIR="$1" timeout "$TIMEOUT" "$ROOT/tests/ui/run.sh"
-    rc=$?
-    case $rc in
-    0) passed=$((passed + 1)); echo "--- PASS tests/ui/run.sh" ;;
-    77) skipped=$((skipped + 1)); skips+=("tests/ui/run.sh"); echo "--- SKIP tests/ui/run.sh" ;;
-    *) failed=$((failed + 1)); failures+=("tests/ui/run.sh (exit $rc)"); echo "--- FAIL tests/ui/run.sh" ;;
-    esac
-fi
+echo "=== tests/ui/run.sh"
+timeout "$TIMEOUT" "$ROOT/tests/ui/run.sh"
+tally $? tests/ui/run.sh
 
 echo
 echo "==================== summary"

@@ -317,6 +317,12 @@ async function testPeople(page) {
 
     await page.getByRole('link', { name: 'Penny', exact: true }).click();
     await settled(page, 'person');
+    // The heading is filled in when the person's record arrives: wait for it rather than race it.
+    await page
+        .waitForFunction(() => document.querySelector('#page-person h2')?.textContent === 'Penny', null, {
+            timeout: 10000,
+        })
+        .catch(() => {});
     const heading = await page.textContent('#page-person h2');
     const visits = await page.locator('#person-visits tbody tr').count();
     check(heading === 'Penny', `Penny's page opens (${visits} visit(s) listed)`);
