@@ -104,6 +104,21 @@ static void session_close(session *s)
     vs_face_models_free(s->models);
 }
 
+/* The start every face command shares: parse, check the file count, load the models.
+ * Returns -1 to go on, else the exit status to return at once. */
+static int begin(const char *cmd, int argc, char **argv, const char *usage, int min_files,
+                 int max_files, face_opts *o, session *s)
+{
+    int r = parse_opts(cmd, argc, argv, o, usage);
+    if (r)
+        return r > 0 ? 0 : 2;
+    if (o->n_files < min_files || o->n_files > max_files) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    return session_open(cmd, o, s) ? 1 : -1;
+}
+
 /* Decodes and analyses one file; res belongs to the session's context. */
 static int analyze_file(const char *cmd, session *s, const char *path, const face_opts *o,
                         vs_image **img, vs_face_result *res)
@@ -229,15 +244,9 @@ int vs_cli_detect(int argc, char **argv)
 {
     face_opts o;
     session s = {0};
-    int r = parse_opts("detect", argc, argv, &o, detect_usage);
-    if (r)
-        return r > 0 ? 0 : 2;
-    if (o.n_files == 0) {
-        fputs(detect_usage, stderr);
-        return 2;
-    }
-    if (session_open("detect", &o, &s))
-        return 1;
+    int r = begin("detect", argc, argv, detect_usage, 1, 256, &o, &s);
+    if (r >= 0)
+        return r;
     int rc = 0;
     cJSON *all = o.json ? cJSON_CreateArray() : NULL;
     for (int i = 0; i < o.n_files; i++) {
@@ -284,15 +293,9 @@ int vs_cli_embed(int argc, char **argv)
 {
     face_opts o;
     session s = {0};
-    int r = parse_opts("embed", argc, argv, &o, embed_usage);
-    if (r)
-        return r > 0 ? 0 : 2;
-    if (o.n_files != 1) {
-        fputs(embed_usage, stderr);
-        return 2;
-    }
-    if (session_open("embed", &o, &s))
-        return 1;
+    int r = begin("embed", argc, argv, embed_usage, 1, 1, &o, &s);
+    if (r >= 0)
+        return r;
     vs_image *img = NULL;
     vs_face_result res;
     int rc = 1;
@@ -327,15 +330,9 @@ int vs_cli_compare(int argc, char **argv)
 {
     face_opts o;
     session s = {0};
-    int r = parse_opts("compare", argc, argv, &o, compare_usage);
-    if (r)
-        return r > 0 ? 0 : 2;
-    if (o.n_files != 2) {
-        fputs(compare_usage, stderr);
-        return 2;
-    }
-    if (session_open("compare", &o, &s))
-        return 1;
+    int r = begin("compare", argc, argv, compare_usage, 2, 2, &o, &s);
+    if (r >= 0)
+        return r;
     vs_face faces[2];
     int rc = 1, ok = 1;
     for (int i = 0; i < 2 && ok; i++) {
