@@ -32,23 +32,7 @@
 #include "app/app.h"
 #include "img/img.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static const char *data_root(void)
-{
-    const char *d = getenv("VISAGE_TEST_DATA");
-    return d ? d : "../shared/data";
-}
+#include "check.h"
 
 static const char *const bbt_people[8] = {"amy",   "bernadette", "howard",  "leonard",
                                           "penny", "raj",        "sheldon", "stuart"};
@@ -117,7 +101,8 @@ static void bbt_group_photos_name_enrolled_people(const char *dir)
     int64_t ids[8];
     for (int p = 0; p < 8; p++) {
         vs_image *img = load("%s/bbt/%s/%s%d.png", bbt_people[p], 1);
-        vs_person prof = {.kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN,
+        vs_person prof = {.kind = VS_PERSON_CUSTOMER,
+                          .consent_status = VS_CONSENT_GIVEN,
                           .name = (char *)bbt_people[p]};
         vs_enroll_photo ph = {img, "test"};
         vs_enroll_result res;
@@ -259,8 +244,7 @@ static void unknown_visitors_one_per_person(const char *dir)
     printf("  %d real people, %lld anonymous persons, %d people with every kept sighting on "
            "one anonymous person of their own\n",
            N_REAL, (long long)n_anon, people_ok);
-    CHECK(n_anon == N_REAL, "%lld anonymous persons for %d real people", (long long)n_anon,
-          N_REAL);
+    CHECK(n_anon == N_REAL, "%lld anonymous persons for %d real people", (long long)n_anon, N_REAL);
     vs_app_worker_free(w);
     vs_app_close(app);
 }
@@ -284,18 +268,18 @@ static void enrol_refuses_with_reasons(const char *dir)
             for (int x = 1; x < blur->w - 1; x++)
                 for (int c = 0; c < 3; c++) {
                     uint8_t *p = blur->px + y * blur->stride + x * 3 + c;
-                    p[0] = (uint8_t)((p[-3] + p[0] + p[3] + p[-(long)blur->stride] +
-                                      p[blur->stride]) / 5);
+                    p[0] =
+                        (uint8_t)((p[-3] + p[0] + p[3] + p[-(long)blur->stride] + p[blur->stride]) /
+                                  5);
                 }
     vs_enroll_photo ph[2] = {{blank, "blank"}, {blur, "blurred"}};
     vs_enroll_result res;
     vs_err err = {{0}};
-    vs_person prof = {.kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN,
-                      .name = "nobody"};
+    vs_person prof = {
+        .kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN, .name = "nobody"};
     CHECK(vs_app_enroll(w, &prof, 0, ph, 2, &res, &err) == VS_OK, "%s", err.msg);
     CHECK(res.n_added == 0 && res.person_id == 0 && res.n_refused == 2,
-          "added %d refused %d person %lld", res.n_added, res.n_refused,
-          (long long)res.person_id);
+          "added %d refused %d person %lld", res.n_added, res.n_refused, (long long)res.person_id);
     for (int i = 0; i < res.n_refused; i++)
         printf("  refused %s: %s\n", ph[res.refused[i].photo].source, res.refused[i].reason);
     int64_t n = -1;
@@ -354,11 +338,10 @@ static void visitors_are_named_merged_reviewed(const char *dir)
     vs_image *raj2 = load("%s/bbt/%s/%s%d.png", "raj", 2);
     vs_enroll_photo ph = {raj2, "raj2"};
     vs_enroll_result er;
-    vs_person prof = {.kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN,
-                      .name = "Raj"};
+    vs_person prof = {
+        .kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_GIVEN, .name = "Raj"};
     /* Enrolling Raj warns that he already matches visitor B. */
-    CHECK(vs_app_enroll(w, &prof, 0, &ph, 1, &er, &err) == VS_OK && er.n_added == 1, "%s",
-          err.msg);
+    CHECK(vs_app_enroll(w, &prof, 0, &ph, 1, &er, &err) == VS_OK && er.n_added == 1, "%s", err.msg);
     CHECK(er.duplicate_of == b, "no duplicate warning for Raj (got %lld, visitor %lld)",
           (long long)er.duplicate_of, (long long)b);
     vs_image_free(raj2);

@@ -21,26 +21,9 @@
 #include <unistd.h>
 
 #include "face/face.h"
-#include "face/face.h"
 #include "img/img.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static const char *data_root(void)
-{
-    const char *d = getenv("VISAGE_TEST_DATA");
-    return d ? d : "../shared/data";
-}
+#include "check.h"
 
 enum { N_PHOTOS = 3, MAX_F = 16 };
 static const char *const photos[N_PHOTOS] = {"faceapi-test/images/faces.jpg", "bbt/bbt1.jpg",
@@ -134,8 +117,8 @@ static void dark_frame_is_enhanced_and_said(void)
     vs_face_result r;
     CHECK(vs_face_ctx_new(models, &c, NULL) == VS_OK, "context");
     CHECK(vs_face_analyze(c, dark, NULL, &r, NULL) == VS_OK, "analyse");
-    printf("  darkened faces.jpg: mean luma %.1f, enhanced %d, %d of %d faces found\n",
-           r.mean_luma, r.enhanced, r.n, reference[0].n);
+    printf("  darkened faces.jpg: mean luma %.1f, enhanced %d, %d of %d faces found\n", r.mean_luma,
+           r.enhanced, r.n, reference[0].n);
     CHECK(r.enhanced == 1, "a dark frame was not enhanced");
     CHECK(r.n >= reference[0].n - 1, "only %d faces on the dark frame", r.n);
     vs_face_ctx_free(c);
@@ -179,16 +162,18 @@ static void bad_input_to_the_cli(const char *dir)
     if (f)
         fclose(f);
     /* A PNG header declaring 30000 x 30000 pixels, nothing else. */
-    static const uint8_t huge[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                                   'I',  'H', 'D', 'R', 0,    0,    0x75, 0x30, 0, 0, 0x75,
-                                   0x30, 8,   2,   0,   0,    0,    0,    0,    0, 0};
+    static const uint8_t huge[] = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
+                                   13,   'I',  'H', 'D', 'R',  0,    0,    0x75, 0x30, 0, 0,
+                                   0x75, 0x30, 8,   2,   0,    0,    0,    0,    0,    0, 0};
     struct {
         const char *name;
         const void *data;
         size_t n;
     } cases[] = {
-        {"truncated.jpg", buf, n / 3},  {"empty.jpg", buf, 0},
-        {"text.jpg", "hello, I am not a photo\n", 24}, {"huge.png", huge, sizeof huge},
+        {"truncated.jpg", buf, n / 3},
+        {"empty.jpg", buf, 0},
+        {"text.jpg", "hello, I am not a photo\n", 24},
+        {"huge.png", huge, sizeof huge},
     };
     uint8_t corrupt[1 << 16];
     memcpy(corrupt, buf, sizeof corrupt);
