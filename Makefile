@@ -85,5 +85,6 @@ clean:
 	rm -rf build build-asan
 
 include mk/onnx.mk
+include mk/embed.mk
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

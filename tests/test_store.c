@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg.h"
 #include "store/store.h"
 
 static int failures;
@@ -128,12 +129,7 @@ static int fresh_db(backend *b)
         return 1;
     }
     snprintf(b->schema, sizeof b->schema, "t%d_%d", (int)getpid(), b->n);
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", b->schema,
-             b->schema);
-    snprintf(b->url, sizeof b->url, "%s%coptions=-csearch_path%%3D%s", b->base,
-             strchr(b->base, '?') ? '&' : '?', b->schema);
-    return raw(b, sql, NULL);
+    return test_pg_schema_url(b->base, b->schema, b->url, sizeof b->url);
 }
 
 static void drop_db(backend *b)
@@ -376,6 +372,61 @@ static void person_list_filters_and_pages(backend *b)
     vs_person_list_free(&l);
     f = (vs_person_filter){.kind = (vs_person_kind)9};
     CHECK_ST(vs_store_person_list(s, &f, &l, &e), VS_INVAL, &e);
+    vs_store_close(s);
+}
+
+/* Gender, age range and tag filters read the attributes JSON (each dialect its own SQL). */
+static void person_attribute_filters(backend *b)
+{
+    vs_store *s = open_store(b);
+    if (!s)
+        return;
+    static const char *const attrs[] = {
+        "{\"age\":25,\"gender\":\"female\",\"tags\":[\"vip\",\"regular\"]}",
+        "{\"age\":40,\"gender\":\"male\",\"tags\":[\"vip\"]}",
+        "{\"gender\":\"female\"}",
+        NULL,
+        "{\"age\":61.5,\"gender\":\"male\",\"tags\":[]}",
+    };
+    vs_err e = {{0}};
+    for (int i = 0; i < 5; i++) {
+        vs_person p = {.kind = VS_PERSON_CUSTOMER, .consent_status = VS_CONSENT_NONE};
+        p.name = (char *)"attr";
+        p.attributes_json = (char *)attrs[i];
+        int64_t id = 0;
+        CHECK_ST(vs_store_person_create(s, &p, &id, &e), VS_OK, &e);
+    }
+    static const struct {
+        vs_person_filter f;
+        int64_t want;
+        const char *what;
+    } cases[] = {
+        {{.gender = "female"}, 2, "gender female"},
+        {{.gender = "male"}, 2, "gender male"},
+        {{.age_min = 30}, 2, "age >= 30"},
+        {{.age_max = 30}, 1, "age <= 30"},
+        {{.age_min = 20, .age_max = 45}, 2, "age 20..45"},
+        {{.age_min = 61, .age_max = 62}, 1, "fractional age"},
+        {{.tag = "vip"}, 2, "tag vip"},
+        {{.tag = "regular", .gender = "female"}, 1, "tag and gender"},
+        {{.tag = "vi"}, 0, "tags match whole"},
+        {{.gender = "male", .age_max = 50}, 1, "gender and age"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = -1;
+        vs_person_filter f = cases[i].f;
+        f.name_contains = "attr";
+        CHECK_ST(vs_store_person_count(s, &f, &n, &e), VS_OK, &e);
+        CHECK(n == cases[i].want, "%s: %lld, want %lld", cases[i].what, (long long)n,
+              (long long)cases[i].want);
+        vs_person_list l = {0};
+        CHECK_ST(vs_store_person_list(s, &f, &l, &e), VS_OK, &e);
+        CHECK((int64_t)l.n == cases[i].want, "%s (list): %zu", cases[i].what, l.n);
+        vs_person_list_free(&l);
+    }
+    vs_person_filter bad = {.age_min = -1};
+    int64_t n = 0;
+    CHECK_ST(vs_store_person_count(s, &bad, &n, &e), VS_INVAL, &e);
     vs_store_close(s);
 }
 
@@ -914,6 +965,7 @@ static const struct {
     {"reopen_is_idempotent", reopen_is_idempotent},
     {"person_crud_round_trips_every_field", person_crud_round_trips_every_field},
     {"person_list_filters_and_pages", person_list_filters_and_pages},
+    {"person_attribute_filters", person_attribute_filters},
     {"faces_round_trip_bit_exact", faces_round_trip_bit_exact},
     {"merge_moves_everything", merge_moves_everything},
     {"merge_failure_moves_nothing", merge_failure_moves_nothing},
@@ -950,30 +1002,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/* Starts a server with scripts/pg_test_server.sh; the URL into url, or the reason into why. */
-static int start_pg(char *url, size_t cap, char *why, size_t wcap)
-{
-    if (access("scripts/pg_test_server.sh", X_OK) != 0) {
-        snprintf(why, wcap, "scripts/pg_test_server.sh not found (run from the repository root)");
-        return 0;
-    }
-    FILE *p = popen("scripts/pg_test_server.sh start 2>&1", "r");
-    char line[512] = "";
-    int ok = 0;
-    while (p && fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "postgresql://", 13) == 0) {
-            snprintf(url, cap, "%s", line);
-            ok = 1;
-        } else {
-            snprintf(why, wcap, "%s", line);
-        }
-    }
-    if (p && pclose(p) != 0)
-        ok = 0;
-    return ok;
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -987,29 +1015,14 @@ int main(void)
     nftw(lite.base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 
     backend pg = {.name = "postgres", .pg = 1};
-    const char *env = getenv("VISAGE_TEST_PG");
-    char why[512] = "";
-    int started = 0;
-    if (env && strncmp(env, "skip", 4) == 0) {
-        snprintf(why, sizeof why, "%s", env[4] == ':' ? env + 5 : "VISAGE_TEST_PG=skip");
-    } else if (env && *env) {
-        snprintf(pg.base, sizeof pg.base, "%s", env);
-    } else {
-        started = start_pg(pg.base, sizeof pg.base, why, sizeof why);
-        if (!started && !*why)
-            snprintf(why, sizeof why, "the test server did not start");
-    }
-    if (*pg.base) {
+    test_pg server;
+    if (test_pg_begin(&server)) {
+        snprintf(pg.base, sizeof pg.base, "%s", server.url);
         run_all(&pg);
     } else {
-        printf("SKIP postgres: %s\n", why);
+        printf("SKIP postgres: %s\n", server.why);
     }
-    if (started) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "scripts/pg_test_server.sh stop '%s'", pg.base);
-        if (system(cmd) != 0)
-            printf("  warning: could not stop the test server %s\n", pg.base);
-    }
+    test_pg_end(&server);
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
     return failures ? 1 : 0;
 }

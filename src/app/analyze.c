@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app_internal.h"
 #include "app/app.h"
+#include "app/app_internal.h"
 
 vs_status vs_app_detect(vs_app_worker *w, const vs_image *img, const vs_face_opts *o,
                         vs_face_result *res, vs_err *err)
@@ -61,5 +61,54 @@ vs_status vs_app_compare(vs_app_worker *w, const vs_image *a, const vs_image *b,
         res->same_person = res->similarity >= res->threshold;
     }
     free(fa);
+    return st;
+}
+
+vs_status vs_app_verify_person(vs_app_worker *w, const vs_image *img, int64_t person_id,
+                               vs_verify_result *res, vs_err *err)
+{
+    vs_app *app = w->app;
+    memset(res, 0, sizeof *res);
+    vs_person p = {0};
+    vs_status st = vs_store_person_get(app->store, person_id, &p, err);
+    vs_person_clear(&p);
+    if (st != VS_OK)
+        return st;
+    vs_face_list faces = {0};
+    st = vs_store_face_list(app->store, person_id, &faces, err);
+    vs_face_result r;
+    if (st == VS_OK)
+        st = vs_face_analyze(w->ctx, img, NULL, &r, err);
+    int i = st == VS_OK ? largest_face(&r) : -1;
+    res->faces = st == VS_OK ? r.n : 0;
+    if (st == VS_OK && i < 0)
+        st = vs_err_set(err, VS_NOFACE, "no face in the image");
+    if (st == VS_OK)
+        st = vs_app_face_vector(w, &r.faces[i], err);
+    float *scaled = st == VS_OK ? malloc((size_t)app->dim * sizeof *scaled) : NULL;
+    if (st == VS_OK && !scaled)
+        st = vs_err_set(err, VS_NOMEM, "verify");
+    res->similarity = -INFINITY;
+    for (size_t k = 0; st == VS_OK && k < faces.n; k++) {
+        const vs_face_row *f = &faces.items[k];
+        if (strcmp(f->model, app->model) != 0 || (int)f->dim != app->dim)
+            continue;
+        vs_app_scale_vector(app, f->vector, scaled);
+        float s = -app->offset;
+        for (int d = 0; d < app->dim; d++)
+            s += w->q[d] * scaled[d];
+        if (s > res->similarity) {
+            res->similarity = s;
+            res->face_id = f->id;
+        }
+    }
+    if (st == VS_OK && !res->face_id)
+        st = vs_err_set(err, VS_NOFACE, "person %lld has no enrolled face", (long long)person_id);
+    if (st == VS_OK) {
+        vs_face_models_matcher(app->models, &res->threshold);
+        res->same_person = res->similarity >= res->threshold;
+    }
+    free(scaled);
+    vs_face_list_free(&faces);
     return st;
 }

@@ -9,6 +9,8 @@
  *   3. Index writes are serialised by app->lock (the index allows many readers, one writer);
  *      searches take no app lock.
  */
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +230,62 @@ vs_status vs_app_face_vector(vs_app_worker *w, const vs_face *f, vs_err *err)
     }
     vs_app_scale_vector(app, w->raw, w->q);
     return VS_OK;
+}
+
+void vs_app_face_row(const vs_app_worker *w, const vs_face *f, int64_t person_id,
+                     const char *source, vs_face_row *row)
+{
+    memset(row, 0, sizeof *row);
+    row->person_id = person_id;
+    snprintf(row->model, sizeof row->model, "%s", w->app->model);
+    row->dim = (uint32_t)w->app->dim;
+    row->vector = w->raw;
+    row->quality = f->det.score;
+    row->box_x = f->det.x0;
+    row->box_y = f->det.y0;
+    row->box_w = f->det.x1 - f->det.x0;
+    row->box_h = f->det.y1 - f->det.y0;
+    row->source = (char *)source;
+}
+
+vs_status vs_app_estimated_attributes(const char *attrs, const vs_face *const *faces, int n,
+                                      char **out, vs_err *err)
+{
+    *out = NULL;
+    double age = 0;
+    int n_age = 0, female = 0, n_gender = 0;
+    for (int i = 0; i < n; i++) {
+        if (!faces[i]->has_attributes)
+            continue;
+        if (faces[i]->attr.age >= 0) {
+            age += faces[i]->attr.age;
+            n_age++;
+        }
+        female += faces[i]->attr.gender == VS_GENDER_FEMALE;
+        n_gender++;
+    }
+    cJSON *j = attrs ? cJSON_Parse(attrs) : cJSON_CreateObject();
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return vs_err_set(err, VS_FORMAT, "attributes: not a JSON object");
+    }
+    cJSON *estimated = cJSON_CreateArray();
+    if (n_age && !cJSON_HasObjectItem(j, "age")) {
+        cJSON_AddNumberToObject(j, "age", (double)lround(age / n_age));
+        cJSON_AddItemToArray(estimated, cJSON_CreateString("age"));
+    }
+    if (n_gender && !cJSON_HasObjectItem(j, "gender")) {
+        vs_gender g = 2 * female >= n_gender ? VS_GENDER_FEMALE : VS_GENDER_MALE;
+        cJSON_AddStringToObject(j, "gender", vs_gender_name(g));
+        cJSON_AddItemToArray(estimated, cJSON_CreateString("gender"));
+    }
+    if (cJSON_GetArraySize(estimated) > 0 && !cJSON_HasObjectItem(j, "estimated"))
+        cJSON_AddItemToObject(j, "estimated", estimated);
+    else
+        cJSON_Delete(estimated);
+    *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return *out ? VS_OK : vs_err_set(err, VS_NOMEM, "attributes");
 }
 
 vs_status vs_app_index_add(vs_app *app, int64_t face_id, int64_t person_id, const float *scaled,

@@ -70,6 +70,7 @@ typedef struct vs_enroll_photo {
 typedef struct vs_enroll_result {
     int64_t person_id; /* 0 when no photo was accepted (nothing was written) */
     int n_added;
+    int64_t face_ids[VS_ENROLL_MAX_PHOTOS]; /* n_added: the new faces, in photo order */
     int n_refused;
     struct {
         int photo;        /* index into the photos */
@@ -88,6 +89,15 @@ typedef struct vs_enroll_result {
  */
 vs_status vs_app_enroll(vs_app_worker *w, const vs_person *profile, int64_t into,
                         const vs_enroll_photo *photos, int n, vs_enroll_result *res, vs_err *err);
+
+/*
+ * Replaces face face_id of person_id with the one clear face of photo (same id; the store,
+ * then the index).  Errors: VS_NOTFOUND (no such face of that person), VS_NOFACE (the photo
+ * has no face, several, or one below the quality bar: the message says which), those of
+ * vs_face_analyze and the store.  Nothing changes on error.
+ */
+vs_status vs_app_face_replace(vs_app_worker *w, int64_t person_id, int64_t face_id,
+                              const vs_enroll_photo *photo, vs_err *err);
 
 /* ---- identification ------------------------------------------------------------------------ */
 
@@ -176,6 +186,22 @@ typedef struct vs_compare_result {
  */
 vs_status vs_app_compare(vs_app_worker *w, const vs_image *a, const vs_image *b,
                          vs_compare_result *res, vs_err *err);
+
+typedef struct vs_verify_result {
+    float similarity; /* the fused score of the photo's largest face and the person's best face */
+    float threshold;  /* the matcher's 1:1 decision threshold */
+    int same_person;  /* similarity >= threshold */
+    int faces;        /* faces found in the photo */
+    int64_t face_id;  /* the person's best-matching face */
+} vs_verify_result;
+
+/*
+ * Verifies the largest face of img against person person_id (1:1 against their template: the
+ * best of their faces).  Errors: VS_NOTFOUND (no such person), VS_NOFACE ("no face in the
+ * image" / "person N has no enrolled face"), those of vs_face_analyze and the store.
+ */
+vs_status vs_app_verify_person(vs_app_worker *w, const vs_image *img, int64_t person_id,
+                               vs_verify_result *res, vs_err *err);
 
 typedef struct vs_person_stats {
     int64_t faces;      /* stored faces, all models */

@@ -45,6 +45,17 @@ void vs_app_scale_vector(const vs_app *app, const float *raw, float *scaled);
 /* Fills w->raw and w->q from an analysed face.  VS_INTERNAL if it was not embedded. */
 vs_status vs_app_face_vector(vs_app_worker *w, const vs_face *f, vs_err *err);
 
+/* A store row for analysed face f of person_id; row->vector points at w->raw (fill it with
+ * vs_app_face_vector first).  source is kept by pointer. */
+void vs_app_face_row(const vs_app_worker *w, const vs_face *f, int64_t person_id,
+                     const char *source, vs_face_row *row);
+
+/* attrs (a JSON object or NULL) with "age" and "gender" estimated from faces where attrs has
+ * none; the estimated members are listed in "estimated".  *out: malloc'd JSON object text.
+ * VS_NOMEM / VS_FORMAT on failure (*out = NULL). */
+vs_status vs_app_estimated_attributes(const char *attrs, const vs_face *const *faces, int n,
+                                      char **out, vs_err *err);
+
 /* Adds a committed face to the index (serialised with other index writers). */
 vs_status vs_app_index_add(vs_app *app, int64_t face_id, int64_t person_id, const float *scaled,
                            vs_err *err);

@@ -133,7 +133,8 @@ static void assign(vs_identity *ids, int n, float t_known, float t_review, float
     free(done);
 }
 
-/* Creates an anonymous person holding face f (store first, then index). */
+/* Creates an anonymous person holding face f (store first, then index); their estimated age
+ * and gender go into the attributes, for segments. */
 static vs_status keep_unknown(vs_app_worker *w, const vs_face *f, vs_identity *id, vs_err *err)
 {
     vs_app *app = w->app;
@@ -141,20 +142,14 @@ static vs_status keep_unknown(vs_app_worker *w, const vs_face *f, vs_identity *i
     p.kind = VS_PERSON_ANONYMOUS;
     p.consent_status = VS_CONSENT_NONE;
     int64_t pid = 0, fid = 0;
-    vs_status st = vs_store_person_create(app->store, &p, &pid, err);
+    vs_status st = vs_app_estimated_attributes(NULL, &f, 1, &p.attributes_json, err);
+    if (st == VS_OK)
+        st = vs_store_person_create(app->store, &p, &pid, err);
+    free(p.attributes_json);
     if (st != VS_OK)
         return st;
-    vs_face_row row = {0};
-    row.person_id = pid;
-    snprintf(row.model, sizeof row.model, "%s", app->model);
-    row.dim = (uint32_t)app->dim;
-    row.vector = w->raw;
-    row.quality = f->det.score;
-    row.box_x = f->det.x0;
-    row.box_y = f->det.y0;
-    row.box_w = f->det.x1 - f->det.x0;
-    row.box_h = f->det.y1 - f->det.y0;
-    row.source = (char *)"visitor";
+    vs_face_row row;
+    vs_app_face_row(w, f, pid, "visitor", &row);
     st = vs_store_faces_add(app->store, &row, 1, &fid, err);
     if (st != VS_OK) {
         vs_store_person_delete(app->store, pid, NULL); /* no face-less anonymous persons */

@@ -81,18 +81,9 @@ vs_status vs_app_review(vs_app_worker *w, const vs_identity *id, int confirm, co
     if (confirm) {
         /* A confirmed face joins the person's template: next time it is a clear match. */
         st = vs_app_face_vector(w, id->face, err);
-        vs_face_row row = {0};
+        vs_face_row row;
         int64_t fid = 0;
-        row.person_id = id->person_id;
-        snprintf(row.model, sizeof row.model, "%s", app->model);
-        row.dim = (uint32_t)app->dim;
-        row.vector = w->raw;
-        row.quality = id->face->det.score;
-        row.box_x = id->face->det.x0;
-        row.box_y = id->face->det.y0;
-        row.box_w = id->face->det.x1 - id->face->det.x0;
-        row.box_h = id->face->det.y1 - id->face->det.y0;
-        row.source = (char *)"review";
+        vs_app_face_row(w, id->face, id->person_id, "review", &row);
         if (st == VS_OK)
             st = vs_store_faces_add(app->store, &row, 1, &fid, err);
         if (st == VS_OK)

@@ -10,8 +10,8 @@
  */
 #include <stdlib.h>
 
-#include "app/app_internal.h"
 #include "app/app.h"
+#include "app/app_internal.h"
 
 /* Visits are read newest first in pages of this many rows. */
 #define STATS_PAGE 1000

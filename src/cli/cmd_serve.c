@@ -3,7 +3,7 @@
  * SIGTERM.
  *
  *   visage serve [--port 8080] [--bind 0.0.0.0] [--db URL] [--threads N] [--models DIR]
- *                [--web DIR] [--rate R] [--burst B] [--max-body MB]
+ *                [--web DIR] [--rate R] [--burst B] [--max-body MB] [--compat-consent PURPOSE]
  *
  * On the first start against a database without API keys it issues an admin key and prints it
  * once, next to the URL; only its hash is stored.
@@ -20,6 +20,7 @@
 static const char serve_usage[] =
     "usage: visage serve [--port N] [--bind ADDR] [--db URL] [--threads N] [--models DIR]\n"
     "                    [--web DIR] [--rate R] [--burst B] [--max-body MB]\n"
+    "                    [--compat-consent PURPOSE]\n"
     "Serves the HTTP/JSON API (/v1/...) and the web UI until interrupted.\n"
     "  --port N       TCP port (8080)            --bind ADDR  IPv4 address (0.0.0.0)\n"
     "  --db URL       SQLite path or postgres:// URL (var/visage.db, or $VISAGE_DB)\n"
@@ -28,6 +29,9 @@ static const char serve_usage[] =
     "  --web DIR      the UI's static files (web)\n"
     "  --rate R       requests per second per API key (20); --burst B: bucket size (40)\n"
     "  --max-body MB  largest request body in MiB (20)\n"
+    "  --compat-consent PURPOSE  the clients of the compatibility enrolment routes\n"
+    "                 (/add_new_person, /AddImageToIndex) collect consent for PURPOSE;\n"
+    "                 without it those requests must send consent=given\n"
     "On first start an admin API key is printed once.\n";
 
 typedef struct serve_opts {
@@ -60,11 +64,12 @@ static int parse(int argc, char **argv, serve_opts *o)
             fputs(serve_usage, stdout);
             return 1;
         }
-        const char **slot = strcmp(a, "--db") == 0       ? &o->db
-                            : strcmp(a, "--models") == 0 ? &o->models
-                            : strcmp(a, "--bind") == 0   ? &o->http.bind
-                            : strcmp(a, "--web") == 0    ? &o->http.web_dir
-                                                         : NULL;
+        const char **slot = strcmp(a, "--db") == 0               ? &o->db
+                            : strcmp(a, "--models") == 0         ? &o->models
+                            : strcmp(a, "--bind") == 0           ? &o->http.bind
+                            : strcmp(a, "--web") == 0            ? &o->http.web_dir
+                            : strcmp(a, "--compat-consent") == 0 ? &o->http.compat_consent
+                                                                 : NULL;
         if (slot && !v) {
             fprintf(stderr, "visage serve: %s needs a value\n", a);
             return -1;

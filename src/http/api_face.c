@@ -1,12 +1,13 @@
 /*
- * api_face.c - the photo routes: POST /v1/recognize, /v1/detect and /v1/compare.
+ * api_face.c - the photo routes: POST /v1/recognize, /v1/detect, /v1/compare and /v1/verify.
  *
  * Each takes its images either as multipart/form-data (field `file`, or `a` and `b` for
  * compare) or as JSON with base64 images ({"image": "..."} or {"a": "...", "b": "..."}; a
- * data URL is fine).  recognize also takes top_k (1..10, default 5), record_visit (false),
- * record_unknown (default: record_visit; keeps unknown faces as anonymous visitors) and camera.
- * Unknown fields are refused (400).  A photo that does not decode is 400 invalid_image and
- * changes nothing.
+ * data URL is fine).  verify takes either two images (as compare) or one image and a
+ * person_id (form field or JSON integer): the largest face against the person's template. recognize
+ * also takes top_k (1..10, default 5), record_visit (false), record_unknown (default: record_visit;
+ * keeps unknown faces as anonymous visitors) and camera. Unknown fields are refused (400).  A photo
+ * that does not decode is 400 invalid_image and changes nothing.
  *
  * The recognize reply, per face: box [x, y, w, h], score, 68 landmarks, quality {good,
  * reasons}, liveness, age, gender, expression, decision (known / possible / unknown),
@@ -23,19 +24,22 @@
 
 #define MAX_TOP_K VS_APP_MAX_CANDIDATES
 
+#define MAX_IMAGES 3
+
 typedef struct face_in {
-    const uint8_t *img[2];
-    size_t n[2];
-    uint8_t *owned[2]; /* base64-decoded images */
+    const uint8_t *img[MAX_IMAGES];
+    size_t n[MAX_IMAGES];
+    uint8_t *owned[MAX_IMAGES]; /* base64-decoded images */
     vs_identify_opts opts;
+    int64_t person_id; /* verify */
     int record_unknown_set;
     char camera[VS_STORE_NAME_MAX];
 } face_in;
 
 static void face_in_free(face_in *in)
 {
-    free(in->owned[0]);
-    free(in->owned[1]);
+    for (int i = 0; i < MAX_IMAGES; i++)
+        free(in->owned[i]);
 }
 
 /* "true"/"false" and friends; -1 when it is neither. */
@@ -71,6 +75,14 @@ static int set_option(http_req *r, face_in *in, const char *name, const char *v)
         }
         snprintf(in->camera, sizeof in->camera, "%s", v);
         in->opts.camera = in->camera;
+    } else if (strcmp(name, "person_id") == 0) {
+        char *end;
+        long long id = strtoll(v, &end, 10);
+        if (*end || end == v || id < 1) {
+            vs_http_reply_error(r, 400, "bad_request", "person_id: a positive integer");
+            return 0;
+        }
+        in->person_id = id;
     } else {
         int b = parse_bool(v);
         if (b < 0) {
@@ -87,47 +99,64 @@ static int set_option(http_req *r, face_in *in, const char *name, const char *v)
     return 1;
 }
 
-static const char *const option_names[] = {"top_k", "record_visit", "record_unknown", "camera"};
+/* The options a route takes besides its images. */
+typedef struct option_set {
+    const char *const *names;
+    int n;
+} option_set;
 
-/* The same options from JSON values (typed). */
-static int json_options(http_req *r, const cJSON *j, face_in *in)
+static const char *const recognize_names[] = {"top_k", "record_visit", "record_unknown", "camera"};
+static const char *const verify_names[] = {"person_id"};
+static const option_set no_options = {NULL, 0};
+static const option_set recognize_options = {recognize_names, 4};
+static const option_set verify_options = {verify_names, 1};
+
+/* The options from JSON values (typed: top_k and person_id integers, record_* booleans,
+ * camera a string). */
+static int json_options(http_req *r, const cJSON *j, const option_set *os, face_in *in)
 {
-    for (int i = 0; i < 4; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, option_names[i]);
+    for (int i = 0; i < os->n; i++) {
+        const char *name = os->names[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+        int is_int = strcmp(name, "top_k") == 0 || strcmp(name, "person_id") == 0;
+        int is_bool = strncmp(name, "record_", 7) == 0;
         char buf[32];
         if (!v)
             continue;
-        if (i == 0 && cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble)
-            snprintf(buf, sizeof buf, "%d", (int)v->valuedouble);
-        else if ((i == 1 || i == 2) && cJSON_IsBool(v))
+        if (is_int && cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble)
+            snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
+        else if (is_bool && cJSON_IsBool(v))
             snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(v) ? "true" : "false");
-        else if (i == 3 && cJSON_IsString(v)) {
-            if (!set_option(r, in, "camera", v->valuestring))
+        else if (!is_int && !is_bool && cJSON_IsString(v)) {
+            if (!set_option(r, in, name, v->valuestring))
                 return 0;
             continue;
         } else {
-            vs_http_reply_error(r, 400, "bad_request", "%s: wrong type", option_names[i]);
+            vs_http_reply_error(r, 400, "bad_request", "%s: wrong type", name);
             return 0;
         }
-        if (!set_option(r, in, option_names[i], buf))
+        if (!set_option(r, in, name, buf))
             return 0;
     }
     return 1;
 }
 
-static int read_json(http_req *r, const char *const *imgs, int n_img, int with_opts, face_in *in)
+static int read_json(http_req *r, const char *const *imgs, int n_img, const option_set *os,
+                     face_in *in)
 {
-    const char *allowed[8];
+    const char *allowed[MAX_IMAGES + 8];
     int na = 0;
     for (int i = 0; i < n_img; i++)
         allowed[na++] = imgs[i];
-    for (int i = 0; with_opts && i < 4; i++)
-        allowed[na++] = option_names[i];
+    for (int i = 0; i < os->n; i++)
+        allowed[na++] = os->names[i];
     allowed[na] = NULL;
     cJSON *j = vs_http_json_body(r);
-    int ok = j && vs_http_json_fields(r, j, allowed) && (!with_opts || json_options(r, j, in));
+    int ok = j && vs_http_json_fields(r, j, allowed) && json_options(r, j, os, in);
     for (int i = 0; ok && i < n_img; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, imgs[i]);
+        if (!v)
+            continue;
         if (!cJSON_IsString(v)) {
             vs_http_reply_error(r, 400, "bad_request", "%s: a base64 image is required", imgs[i]);
             ok = 0;
@@ -147,63 +176,60 @@ static int read_json(http_req *r, const char *const *imgs, int n_img, int with_o
     return ok;
 }
 
-static int read_form(http_req *r, const char *const *imgs, int n_img, int with_opts, face_in *in)
+static int read_form(http_req *r, const char *const *imgs, int n_img, const option_set *os,
+                     face_in *in)
 {
     http_form *f = malloc(sizeof *f);
-    vs_err err = {{0}};
     if (!f) {
         vs_http_reply_error(r, 500, "internal", "out of memory");
         return 0;
     }
-    vs_status st = vs_http_multipart_parse(r->body, r->len, r->boundary, f, &err);
-    int ok = st == VS_OK;
-    if (!ok)
-        vs_http_reply_error(r, 400, "bad_request", "%s", err.msg);
+    int ok = vs_http_form_read(r, f, NULL);
     for (int i = 0; ok && i < f->n; i++) {
         const http_part *p = &f->parts[i];
-        int k = n_img > 1 && strcmp(p->name, imgs[1]) == 0 ? 1
-                : strcmp(p->name, imgs[0]) == 0            ? 0
-                                                           : -1;
+        int k = -1, opt = -1;
+        for (int m = 0; m < n_img; m++)
+            if (strcmp(p->name, imgs[m]) == 0)
+                k = m;
+        for (int o = 0; o < os->n; o++)
+            if (strcmp(p->name, os->names[o]) == 0)
+                opt = o;
         if (k >= 0 && in->img[k]) {
             vs_http_reply_error(r, 400, "bad_request", "one '%s' image per request", p->name);
             ok = 0;
         } else if (k >= 0) {
             in->img[k] = p->data;
             in->n[k] = p->len;
+        } else if (opt < 0) {
+            vs_http_reply_error(r, 400, "bad_request", "unknown form field '%s'", p->name);
+            ok = 0;
         } else {
-            int opt = -1;
-            for (int o = 0; with_opts && o < 4; o++)
-                if (strcmp(p->name, option_names[o]) == 0)
-                    opt = o;
             char v[VS_STORE_NAME_MAX + 1];
-            if (opt < 0) {
-                vs_http_reply_error(r, 400, "bad_request", "unknown form field '%s'", p->name);
-                ok = 0;
-            } else {
-                size_t n = p->len < sizeof v - 1 ? p->len : sizeof v - 1;
-                memcpy(v, p->data, n);
-                v[n] = '\0';
-                ok = set_option(r, in, p->name, v);
-            }
+            size_t n = p->len < sizeof v - 1 ? p->len : sizeof v - 1;
+            memcpy(v, p->data, n);
+            v[n] = '\0';
+            ok = set_option(r, in, p->name, v);
         }
     }
-    for (int i = 0; ok && i < n_img; i++)
-        if (!in->img[i]) {
-            vs_http_reply_error(r, 400, "bad_request", "form field '%s' (an image) is required",
-                                imgs[i]);
-            ok = 0;
-        }
     free(f);
     return ok;
 }
 
-/* Reads the images named imgs (and the recognize options); 1 on success, else replied. */
-static int read_inputs(http_req *r, const char *const *imgs, int n_img, int with_opts, face_in *in)
+/* Reads the images named imgs (the first n_required must be there) and the options of os;
+ * 1 on success, else replied. */
+static int read_inputs(http_req *r, const char *const *imgs, int n_img, int n_required,
+                       const option_set *os, face_in *in)
 {
     memset(in, 0, sizeof *in);
     in->opts = vs_identify_opts_default();
-    int ok = r->body_kind == BODY_JSON ? read_json(r, imgs, n_img, with_opts, in)
-                                       : read_form(r, imgs, n_img, with_opts, in);
+    int ok = r->body_kind == BODY_JSON ? read_json(r, imgs, n_img, os, in)
+                                       : read_form(r, imgs, n_img, os, in);
+    for (int i = 0; ok && i < n_required; i++)
+        if (!in->img[i]) {
+            vs_http_reply_error(r, 400, "bad_request", "%s '%s' (an image) is required",
+                                r->body_kind == BODY_JSON ? "member" : "form field", imgs[i]);
+            ok = 0;
+        }
     if (ok && !in->record_unknown_set)
         in->opts.record_unknown = in->opts.record_visit;
     return ok;
@@ -304,8 +330,13 @@ static cJSON *person_brief(vs_app *app, int64_t id)
     cJSON_AddStringToObject(j, "kind", vs_person_kind_name(p.kind));
     if (vs_app_person_stats(app, id, &stats, NULL) == VS_OK) {
         cJSON_AddNumberToObject(j, "visits", (double)stats.visits);
-        cJSON_AddNumberToObject(j, "first_seen", (double)stats.first_seen);
-        cJSON_AddNumberToObject(j, "last_seen", (double)stats.last_seen);
+        if (stats.first_seen) {
+            cJSON_AddNumberToObject(j, "first_seen", (double)stats.first_seen);
+            cJSON_AddNumberToObject(j, "last_seen", (double)stats.last_seen);
+        } else {
+            cJSON_AddNullToObject(j, "first_seen");
+            cJSON_AddNullToObject(j, "last_seen");
+        }
     }
     vs_person_clear(&p);
     return j;
@@ -352,7 +383,7 @@ void vs_http_api_recognize(http_req *r)
     face_in in;
     vs_image *img = NULL;
     const char *const *imgs = r->body_kind == BODY_JSON ? one_image + 1 : one_image;
-    if (!read_inputs(r, imgs, 1, 1, &in) || !prepare(r, &in, 0, &img)) {
+    if (!read_inputs(r, imgs, 1, 1, &recognize_options, &in) || !prepare(r, &in, 0, &img)) {
         face_in_free(&in);
         return;
     }
@@ -387,7 +418,7 @@ void vs_http_api_detect(http_req *r)
     face_in in;
     vs_image *img = NULL;
     const char *const *imgs = r->body_kind == BODY_JSON ? one_image + 1 : one_image;
-    if (!read_inputs(r, imgs, 1, 0, &in) || !prepare(r, &in, 0, &img)) {
+    if (!read_inputs(r, imgs, 1, 1, &no_options, &in) || !prepare(r, &in, 0, &img)) {
         face_in_free(&in);
         return;
     }
@@ -415,14 +446,24 @@ void vs_http_api_detect(http_req *r)
     face_in_free(&in);
 }
 
-void vs_http_api_compare(http_req *r)
+/* The 1:1 reply of compare and of verify with two images. */
+static cJSON *compare_json(const vs_compare_result *res)
 {
-    static const char *const ab[] = {"a", "b"};
-    face_in in;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "similarity", vs_http_num(res->similarity, 1e-4));
+    cJSON_AddItemToObject(j, "threshold", vs_http_num(res->threshold, 1e-4));
+    cJSON_AddBoolToObject(j, "same_person", res->same_person);
+    cJSON_AddNumberToObject(j, "faces_a", res->faces_a);
+    cJSON_AddNumberToObject(j, "faces_b", res->faces_b);
+    return j;
+}
+
+/* Compares images a and b of in (decoded here); replies. */
+static void run_compare(http_req *r, face_in *in)
+{
     vs_image *a = NULL, *b = NULL;
-    if (!read_inputs(r, ab, 2, 0, &in) || !prepare(r, &in, 0, &a) || !prepare(r, &in, 1, &b)) {
+    if (!prepare(r, in, 0, &a) || !prepare(r, in, 1, &b)) {
         vs_image_free(a);
-        face_in_free(&in);
         return;
     }
     vs_http_server *s = r->srv;
@@ -432,6 +473,37 @@ void vs_http_api_compare(http_req *r)
     vs_status st = vs_http_worker_get(s, &w, &err);
     if (st == VS_OK)
         st = vs_app_compare(w, a, b, &res, &err);
+    if (st != VS_OK)
+        vs_http_reply_status(r, st, &err);
+    else
+        vs_http_reply_json(r, 200, compare_json(&res));
+    vs_http_worker_put(s, w);
+    vs_image_free(a);
+    vs_image_free(b);
+}
+
+void vs_http_api_compare(http_req *r)
+{
+    static const char *const ab[] = {"a", "b"};
+    face_in in;
+    if (read_inputs(r, ab, 2, 2, &no_options, &in))
+        run_compare(r, &in);
+    face_in_free(&in);
+}
+
+/* Verifies image 2 of in against in->person_id; replies. */
+static void run_verify_person(http_req *r, face_in *in)
+{
+    vs_image *img = NULL;
+    if (!prepare(r, in, 2, &img))
+        return;
+    vs_http_server *s = r->srv;
+    vs_app_worker *w = NULL;
+    vs_verify_result res;
+    vs_err err = {{0}};
+    vs_status st = vs_http_worker_get(s, &w, &err);
+    if (st == VS_OK)
+        st = vs_app_verify_person(w, img, in->person_id, &res, &err);
     if (st != VS_OK) {
         vs_http_reply_status(r, st, &err);
     } else {
@@ -439,12 +511,33 @@ void vs_http_api_compare(http_req *r)
         cJSON_AddItemToObject(j, "similarity", vs_http_num(res.similarity, 1e-4));
         cJSON_AddItemToObject(j, "threshold", vs_http_num(res.threshold, 1e-4));
         cJSON_AddBoolToObject(j, "same_person", res.same_person);
-        cJSON_AddNumberToObject(j, "faces_a", res.faces_a);
-        cJSON_AddNumberToObject(j, "faces_b", res.faces_b);
+        cJSON_AddNumberToObject(j, "person_id", (double)in->person_id);
+        cJSON_AddNumberToObject(j, "face_id", (double)res.face_id);
+        cJSON_AddNumberToObject(j, "faces", res.faces);
         vs_http_reply_json(r, 200, j);
     }
     vs_http_worker_put(s, w);
-    vs_image_free(a);
-    vs_image_free(b);
+    vs_image_free(img);
+}
+
+void vs_http_api_verify(http_req *r)
+{
+    static const char *const form_imgs[] = {"a", "b", "file"};
+    static const char *const json_imgs[] = {"a", "b", "image"};
+    const char *const *imgs = r->body_kind == BODY_JSON ? json_imgs : form_imgs;
+    face_in in;
+    if (read_inputs(r, imgs, 3, 0, &verify_options, &in)) {
+        int pair = in.img[0] && in.img[1] && !in.img[2] && !in.person_id;
+        int person = in.img[2] && in.person_id && !in.img[0] && !in.img[1];
+        if (pair)
+            run_compare(r, &in);
+        else if (person)
+            run_verify_person(r, &in);
+        else
+            vs_http_reply_error(r, 400, "bad_request",
+                                "give two images ('a' and 'b') or one image ('%s') and a "
+                                "person_id",
+                                imgs[2]);
+    }
     face_in_free(&in);
 }

@@ -7,13 +7,22 @@
  *                                   "given".  201 {person, faces_added, refused [{file, reason}],
  *                                   possible_duplicate_of}; 422 no_face when no photo is usable
  *                                   (nothing is written).
- *   GET    /v1/persons              ?name= (substring) &kind= &limit= (1..1000) &after= (id)
- *                                   -> {persons, next_after}
+ *   GET    /v1/persons              ?name= (substring) &kind= &gender= &age_min= &age_max=
+ *                                   (on attributes.age, inclusive) &tag= (in attributes.tags)
+ *                                   &created_from= &created_to= (ms, [from, to)) &limit=
+ *                                   (1..1000) &after= (id) -> {persons, next_after}
  *   GET    /v1/persons/{id}         the person with faces, visits, first_seen, last_seen
  *   PATCH  /v1/persons/{id}         JSON: name, description, kind, consent, consent_purpose,
  *                                   consent_expires_at, attributes (null clears a field)
  *   DELETE /v1/persons/{id}         erases the person, their faces (store and index) and visits
  *   GET    /v1/persons/{id}/visits  ?limit= &offset= -> {visits, next_offset}, newest first
+ *   GET    /v1/persons/{id}/faces   {faces: [{id, person_id, quality, box, source, created_at}]}
+ *   POST   /v1/persons/{id}/faces   multipart `file` photos added to the person's template
+ *                                   (consent must be given: else 409 consent_required) ->
+ *                                   201 {person_id, faces_added, face_ids, refused,
+ *                                   possible_duplicate_of}; 422 no_face when none is usable
+ *   PUT    /v1/persons/{id}/faces/{face_id}     one `file`: the face gets the photo's face
+ *   DELETE /v1/persons/{id}/faces/{face_id}     removes one face (store, then index)
  *
  * Every change is audited under the API key's name.
  */
@@ -144,20 +153,12 @@ static void enrol_req_free(enrol_req *e)
     free(e);
 }
 
-/* Parses and checks the form into e->profile and e->files; 1 on success, else replied. */
-static int enrol_parse(http_req *r, enrol_req *e)
+/* Parses the form into e->form and its `file` parts into e->files (every field must be in
+ * allowed); 1 on success, else replied. */
+static int enrol_files(http_req *r, enrol_req *e, const char *const *allowed)
 {
-    static const char *const fields[] = {
-        "name", "description", "kind", "consent", "consent_purpose", "file", NULL};
-    vs_err err = {{0}};
-    if (vs_http_multipart_parse(r->body, r->len, r->boundary, &e->form, &err) != VS_OK) {
-        vs_http_reply_error(r, 400, "bad_request", "%s", err.msg);
+    if (!vs_http_form_read(r, &e->form, allowed))
         return 0;
-    }
-    if (!vs_http_form_fields(r, &e->form, fields))
-        return 0;
-    for (int i = 0; i < 5; i++)
-        e->text[i] = vs_http_form_text(&e->form, fields[i]);
     for (int i = 0; i < e->form.n; i++) {
         if (strcmp(e->form.parts[i].name, "file") != 0)
             continue;
@@ -168,6 +169,18 @@ static int enrol_parse(http_req *r, enrol_req *e)
         }
         e->files[e->n_files++] = &e->form.parts[i];
     }
+    return 1;
+}
+
+/* Parses and checks the form into e->profile and e->files; 1 on success, else replied. */
+static int enrol_parse(http_req *r, enrol_req *e)
+{
+    static const char *const fields[] = {
+        "name", "description", "kind", "consent", "consent_purpose", "file", NULL};
+    if (!enrol_files(r, e, fields))
+        return 0;
+    for (int i = 0; i < 5; i++)
+        e->text[i] = vs_http_form_text(&e->form, fields[i]);
     vs_person *p = &e->profile;
     p->name = e->text[0];
     p->description = e->text[1];
@@ -184,7 +197,8 @@ static int enrol_parse(http_req *r, enrol_req *e)
                           ? "consent \"given\" is required to enrol photos (biometric data)"
                           : NULL;
     if (bad) {
-        vs_http_reply_error(r, 400, "bad_request", "%s", bad);
+        int consent = strncmp(bad, "consent \"given\"", 15) == 0;
+        vs_http_reply_error(r, 400, consent ? "consent_required" : "bad_request", "%s", bad);
         return 0;
     }
     return 1;
@@ -235,18 +249,30 @@ static cJSON *refused_json(enrol_req *e)
     return arr;
 }
 
-/* Creates the person (and enrols the photos); *pid = 0 when nothing was written. */
-static vs_status enrol_commit(http_req *r, enrol_req *e, vs_enroll_result *res, vs_err *err)
+/* The reply when no photo could be enrolled: 400 when none decoded, else 422 no_face; the
+ * reasons per file in error.refused. */
+static void reply_refused(http_req *r, enrol_req *e)
+{
+    int undecodable = e->n_photos == 0;
+    vs_http_reply_error_with(r, undecodable ? 400 : 422, undecodable ? "invalid_image" : "no_face",
+                             "no photo could be enrolled; nothing was written", "refused",
+                             refused_json(e));
+}
+
+/* Creates the person (into == 0) or adds to person into, enrolling the photos;
+ * res->person_id = 0 when nothing was written. */
+static vs_status enrol_commit(http_req *r, enrol_req *e, int64_t into, vs_enroll_result *res,
+                              vs_err *err)
 {
     memset(res, 0, sizeof *res);
-    if (e->n_files == 0)
+    if (e->n_files == 0 && !into)
         return vs_store_person_create(vs_app_store(r->srv->app), &e->profile, &res->person_id, err);
     if (e->n_photos == 0)
         return VS_OK;
     vs_app_worker *w = NULL;
     vs_status st = vs_http_worker_get(r->srv, &w, err);
     if (st == VS_OK)
-        st = vs_app_enroll(w, &e->profile, 0, e->photos, e->n_photos, res, err);
+        st = vs_app_enroll(w, into ? NULL : &e->profile, into, e->photos, e->n_photos, res, err);
     vs_http_worker_put(r->srv, w);
     for (int i = 0; st == VS_OK && i < res->n_refused; i++)
         refuse(e, e->file_of[res->refused[i].photo], res->refused[i].reason);
@@ -267,15 +293,12 @@ void vs_http_api_person_create(http_req *r)
         return;
     }
     enrol_decode(r, e);
-    vs_status st = enrol_commit(r, e, &res, &err);
+    vs_status st = enrol_commit(r, e, 0, &res, &err);
     vs_person p = {0};
     if (st != VS_OK) {
         vs_http_reply_status(r, st, &err);
     } else if (!res.person_id) {
-        int undecodable = e->n_photos == 0;
-        vs_http_reply_error_with(
-            r, undecodable ? 400 : 422, undecodable ? "invalid_image" : "no_face",
-            "no photo could be enrolled; nothing was written", "refused", refused_json(e));
+        reply_refused(r, e);
     } else if (load_person(r, res.person_id, &p)) {
         audit(r, "person.create", res.person_id, NULL);
         cJSON *j = cJSON_CreateObject();
@@ -294,21 +317,40 @@ void vs_http_api_person_create(http_req *r)
 
 /* ---- read --------------------------------------------------------------------------------- */
 
+/* A non-empty query text argument, or NULL. */
+static const char *query_text(http_req *r, const char *name)
+{
+    const char *v = vs_http_query(r, name);
+    return v && v[0] ? v : NULL;
+}
+
 void vs_http_api_person_list(http_req *r)
 {
     vs_person_filter f = {0};
-    int64_t limit, after;
-    const char *kind = vs_http_query(r, "kind");
-    f.name_contains = vs_http_query(r, "name");
-    if (f.name_contains && !f.name_contains[0])
-        f.name_contains = NULL;
+    int64_t limit, after, age_min, age_max, from, to;
+    const char *kind = query_text(r, "kind");
+    f.name_contains = query_text(r, "name");
+    f.gender = query_text(r, "gender");
+    f.tag = query_text(r, "tag");
     if (!query_int(r, "limit", 1, VS_STORE_LIST_MAX, 50, &limit) ||
-        !query_int(r, "after", 0, INT64_MAX, 0, &after))
+        !query_int(r, "after", 0, INT64_MAX, 0, &after) ||
+        !query_int(r, "age_min", 0, 150, 0, &age_min) ||
+        !query_int(r, "age_max", 0, 150, 0, &age_max) ||
+        !query_int(r, "created_from", 0, INT64_MAX, 0, &from) ||
+        !query_int(r, "created_to", 0, INT64_MAX, 0, &to))
         return;
-    if (kind && kind[0] && !(f.kind = vs_person_kind_parse(kind))) {
+    if (kind && !(f.kind = vs_person_kind_parse(kind))) {
         vs_http_reply_error(r, 400, "bad_request", "kind: customer, anonymous or staff");
         return;
     }
+    if (f.gender && strcmp(f.gender, "female") != 0 && strcmp(f.gender, "male") != 0) {
+        vs_http_reply_error(r, 400, "bad_request", "gender: female or male");
+        return;
+    }
+    f.age_min = (int)age_min;
+    f.age_max = (int)age_max;
+    f.created_from = from;
+    f.created_to = to;
     f.limit = (size_t)limit;
     f.after_id = after;
     vs_person_list l = {0};
@@ -481,5 +523,195 @@ void vs_http_api_person_delete(http_req *r)
     cJSON_AddNumberToObject(j, "id", (double)r->ids[0]);
     cJSON_AddBoolToObject(j, "deleted", 1);
     cJSON_AddNumberToObject(j, "faces_removed", (double)faces);
+    vs_http_reply_json(r, 200, j);
+}
+
+/* ---- a person's faces --------------------------------------------------------------------- */
+
+static cJSON *face_row_json(const vs_face_row *f)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "id", (double)f->id);
+    cJSON_AddNumberToObject(j, "person_id", (double)f->person_id);
+    cJSON_AddItemToObject(j, "quality", vs_http_num(f->quality, 1e-4));
+    cJSON *box = cJSON_AddArrayToObject(j, "box"); /* [x, y, w, h] as in recognize */
+    double b[4] = {f->box_x, f->box_y, f->box_w, f->box_h};
+    for (int i = 0; i < 4; i++)
+        cJSON_AddItemToArray(box, vs_http_num(b[i], 0.01));
+    add_str_or_null(j, "source", f->source);
+    cJSON_AddNumberToObject(j, "created_at", (double)f->created_at);
+    return j;
+}
+
+/* The faces of person id into *l (caller frees); 1 on success, else replied (404 ...). */
+static int load_faces(http_req *r, int64_t id, vs_face_list *l)
+{
+    vs_person p = {0};
+    if (!load_person(r, id, &p))
+        return 0;
+    vs_person_clear(&p);
+    vs_err err = {{0}};
+    vs_status st = vs_store_face_list(vs_app_store(r->srv->app), id, l, &err);
+    if (st != VS_OK)
+        vs_http_reply_status(r, st, &err);
+    return st == VS_OK;
+}
+
+/* The face face_id of the list, or NULL after a 404 reply. */
+static const vs_face_row *find_face(http_req *r, const vs_face_list *l, int64_t face_id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i].id == face_id)
+            return &l->items[i];
+    vs_http_reply_error(r, 404, "not_found", "person %lld has no face %lld", (long long)r->ids[0],
+                        (long long)face_id);
+    return NULL;
+}
+
+/* 1 when person id may have biometric data stored (consent given and not expired), else
+ * replied (404, 409 consent_required). */
+int vs_http_consent_given(http_req *r, int64_t id)
+{
+    vs_person p = {0};
+    if (!load_person(r, id, &p))
+        return 0;
+    int ok = p.consent_status == VS_CONSENT_GIVEN &&
+             (!p.consent_expires_at || p.consent_expires_at > now_ms());
+    vs_person_clear(&p);
+    if (!ok)
+        vs_http_reply_error(r, 409, "consent_required",
+                            "person %lld has no valid consent (\"given\", not expired) for "
+                            "biometric data: set it first (PATCH /v1/persons/%lld)",
+                            (long long)id, (long long)id);
+    return ok;
+}
+
+void vs_http_api_person_faces(http_req *r)
+{
+    vs_face_list l = {0};
+    if (!load_faces(r, r->ids[0], &l))
+        return;
+    cJSON *j = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(j, "faces");
+    for (size_t i = 0; i < l.n; i++)
+        cJSON_AddItemToArray(arr, face_row_json(&l.items[i]));
+    vs_face_list_free(&l);
+    vs_http_reply_json(r, 200, j);
+}
+
+void vs_http_api_face_add(http_req *r)
+{
+    static const char *const fields[] = {"file", NULL};
+    enrol_req *e = calloc(1, sizeof *e);
+    if (!e) {
+        vs_http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    int64_t pid = r->ids[0];
+    int ok = enrol_files(r, e, fields);
+    if (ok && !e->n_files) {
+        vs_http_reply_error(r, 400, "bad_request", "form field 'file' (a photo) is required");
+        ok = 0;
+    }
+    if (ok && vs_http_consent_given(r, pid)) {
+        vs_enroll_result res;
+        vs_err err = {{0}};
+        enrol_decode(r, e);
+        vs_status st = enrol_commit(r, e, pid, &res, &err);
+        if (st != VS_OK) {
+            vs_http_reply_status(r, st, &err);
+        } else if (!res.person_id) {
+            reply_refused(r, e);
+        } else {
+            char detail[64];
+            snprintf(detail, sizeof detail, "%d faces added", res.n_added);
+            audit(r, "face.add", pid, detail);
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddNumberToObject(j, "person_id", (double)pid);
+            cJSON_AddNumberToObject(j, "faces_added", res.n_added);
+            cJSON *ids = cJSON_AddArrayToObject(j, "face_ids");
+            for (int i = 0; i < res.n_added; i++)
+                cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)res.face_ids[i]));
+            cJSON_AddItemToObject(j, "refused", refused_json(e));
+            if (res.duplicate_of && res.duplicate_of != pid)
+                cJSON_AddNumberToObject(j, "possible_duplicate_of", (double)res.duplicate_of);
+            else
+                cJSON_AddNullToObject(j, "possible_duplicate_of");
+            vs_http_reply_json(r, 201, j);
+        }
+    }
+    enrol_req_free(e);
+}
+
+void vs_http_api_face_replace(http_req *r)
+{
+    static const char *const fields[] = {"file", NULL};
+    int64_t pid = r->ids[0], fid = r->ids[1];
+    enrol_req *e = calloc(1, sizeof *e);
+    vs_face_list l = {0};
+    if (!e) {
+        vs_http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    int ok = enrol_files(r, e, fields);
+    if (ok && e->n_files != 1) {
+        vs_http_reply_error(r, 400, "bad_request", "exactly one 'file' (a photo) is required");
+        ok = 0;
+    }
+    ok = ok && load_faces(r, pid, &l) && find_face(r, &l, fid) && vs_http_consent_given(r, pid);
+    vs_face_list_free(&l);
+    vs_image *img = ok ? vs_http_decode_image(r, e->files[0]->data, e->files[0]->len) : NULL;
+    if (img) {
+        vs_err err = {{0}};
+        vs_app_worker *w = NULL;
+        vs_enroll_photo photo = {img, "upload"};
+        vs_status st = vs_http_worker_get(r->srv, &w, &err);
+        if (st == VS_OK)
+            st = vs_app_face_replace(w, pid, fid, &photo, &err);
+        vs_http_worker_put(r->srv, w);
+        if (st == VS_OK)
+            st = vs_store_face_list(vs_app_store(r->srv->app), pid, &l, &err);
+        const vs_face_row *f = NULL;
+        for (size_t i = 0; st == VS_OK && i < l.n; i++)
+            if (l.items[i].id == fid)
+                f = &l.items[i];
+        if (st != VS_OK) {
+            vs_http_reply_status(r, st, &err);
+        } else if (!f) {
+            vs_http_reply_error(r, 404, "not_found", "face %lld is gone", (long long)fid);
+        } else {
+            char detail[64];
+            snprintf(detail, sizeof detail, "face %lld replaced", (long long)fid);
+            audit(r, "face.replace", pid, detail);
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddItemToObject(j, "face", face_row_json(f));
+            vs_http_reply_json(r, 200, j);
+        }
+        vs_face_list_free(&l);
+        vs_image_free(img);
+    }
+    enrol_req_free(e);
+}
+
+void vs_http_api_face_delete(http_req *r)
+{
+    int64_t pid = r->ids[0], fid = r->ids[1];
+    vs_face_list l = {0};
+    int ok = load_faces(r, pid, &l) && find_face(r, &l, fid);
+    vs_face_list_free(&l);
+    if (!ok)
+        return;
+    vs_err err = {{0}};
+    vs_status st = vs_app_face_delete(r->srv->app, fid, &err);
+    if (st != VS_OK) {
+        vs_http_reply_status(r, st, &err);
+        return;
+    }
+    char detail[64];
+    snprintf(detail, sizeof detail, "face %lld deleted", (long long)fid);
+    audit(r, "face.delete", pid, detail);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "id", (double)fid);
+    cJSON_AddBoolToObject(j, "deleted", 1);
     vs_http_reply_json(r, 200, j);
 }

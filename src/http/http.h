@@ -24,18 +24,21 @@
 
 /* Server settings.  A zero field means the default in brackets. */
 typedef struct vs_http_config {
-    const char *bind;    /* IPv4 address to listen on ("0.0.0.0") */
-    int port;            /* TCP port (8080); -1: any free port (see vs_http_port) */
-    int threads;         /* request threads = analysis workers (2) */
-    const char *web_dir; /* folder of the UI's static files ("web") */
-    size_t max_body;     /* request body bytes (20 MiB) */
-    uint64_t max_pixels; /* decoded image pixels (40,000,000) */
-    int max_faces;       /* faces analysed per image by /v1/detect (100) */
-    int json_depth;      /* nesting of request JSON (32) */
-    double rate;         /* requests per second per key, token refill (20) */
-    double burst;        /* bucket size per key (40) */
-    int timeout_s;       /* idle connection timeout, seconds (30) */
-    int max_connections; /* open connections (256) */
+    const char *bind;           /* IPv4 address to listen on ("0.0.0.0") */
+    int port;                   /* TCP port (8080); -1: any free port (see vs_http_port) */
+    int threads;                /* request threads = analysis workers (2) */
+    const char *web_dir;        /* folder of the UI's static files ("web") */
+    size_t max_body;            /* request body bytes (20 MiB) */
+    uint64_t max_pixels;        /* decoded image pixels (40,000,000) */
+    int max_faces;              /* faces analysed per image by /v1/detect (100) */
+    int json_depth;             /* nesting of request JSON (32) */
+    double rate;                /* requests per second per key, token refill (20) */
+    double burst;               /* bucket size per key (40) */
+    int timeout_s;              /* idle connection timeout, seconds (30) */
+    int max_connections;        /* open connections (256) */
+    const char *compat_consent; /* NULL: the compatibility routes that enrol need consent=given
+                                   in each request; else the purpose for which the operator
+                                   declares that their clients collect consent */
 } vs_http_config;
 
 typedef struct vs_http_server vs_http_server;
@@ -53,6 +56,11 @@ int vs_http_port(const vs_http_server *s);
 
 /* Stops accepting, finishes the requests in flight, frees everything.  NULL is a no-op. */
 void vs_http_stop(vs_http_server *s);
+
+/* Route i of the server's table (for documentation checks): its method, path ("{id}" marks a
+ * numeric segment) and the roles that may call it (bit r set = vs_api_role r may; 0 = public,
+ * no key).  Returns 0 when i is past the end. */
+int vs_http_route_info(int i, const char **method, const char **path, unsigned *roles);
 
 /* ---- API keys ----------------------------------------------------------------------------- */
 

@@ -4,7 +4,8 @@
  *   server.c     the libmicrohttpd daemon, one request's life, replies, the worker pool
  *   routes.c     the route table, path matching, /healthz, /metrics, keys, static files
  *   api_face.c   /v1/recognize, /v1/detect, /v1/compare
- *   api_persons.c  /v1/persons...
+ *   api_persons.c  /v1/persons... and a person's faces
+ *   api_compat.c routes of other products (FaceAnalytics, Pinecone face matcher)
  *   auth.c       API keys: issue, hash, check, per-key token buckets
  *   json.c       JSON replies and errors (the one vs_status -> HTTP table), request JSON
  *   multipart.c  a bounded multipart/form-data parser over the buffered body
@@ -205,6 +206,10 @@ int vs_http_multipart_boundary(const char *content_type, char *out, size_t cap);
 vs_status vs_http_multipart_parse(const uint8_t *body, size_t n, const char *boundary,
                                   http_form *form, vs_err *err);
 
+/* Parses the request's multipart body into f; every part must be named in allowed (NULL: any
+ * name).  1 on success, else replied 400. */
+int vs_http_form_read(http_req *r, http_form *f, const char *const *allowed);
+
 /* Form helpers: 1 when every part is named in allowed (else replies 400); the first part
  * called name (NULL if none). */
 int vs_http_form_fields(http_req *r, const http_form *f, const char *const *allowed);
@@ -234,6 +239,21 @@ void vs_http_api_person_get(http_req *r);
 void vs_http_api_person_patch(http_req *r);
 void vs_http_api_person_delete(http_req *r);
 void vs_http_api_person_visits(http_req *r);
+void vs_http_api_person_faces(http_req *r);
+void vs_http_api_face_add(http_req *r);
+void vs_http_api_face_replace(http_req *r);
+void vs_http_api_face_delete(http_req *r);
+void vs_http_api_verify(http_req *r);
+/* Compatibility routes (api_compat.c). */
+void vs_http_compat_face_recognize(http_req *r);
+void vs_http_compat_add_new_person(http_req *r);
+void vs_http_compat_validate_image(http_req *r);
+void vs_http_compat_add_image(http_req *r);
+void vs_http_compat_delete_image(http_req *r);
+void vs_http_compat_replace_image(http_req *r);
+/* 1 when person id may have biometric data stored (consent "given", not expired); else
+ * replied (404, 409 consent_required). */
+int vs_http_consent_given(http_req *r, int64_t id);
 /* A person as JSON (profile + stats), or NULL on error (replied). */
 cJSON *vs_http_person_json(vs_http_server *s, const vs_person *p);
 

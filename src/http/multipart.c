@@ -173,3 +173,13 @@ char *vs_http_form_text(const http_form *f, const char *name)
     s[p->len] = '\0';
     return s;
 }
+
+int vs_http_form_read(http_req *r, http_form *f, const char *const *allowed)
+{
+    vs_err err = {{0}};
+    if (vs_http_multipart_parse(r->body, r->len, r->boundary, f, &err) != VS_OK) {
+        vs_http_reply_error(r, 400, "bad_request", "%s", err.msg);
+        return 0;
+    }
+    return !allowed || vs_http_form_fields(r, f, allowed);
+}

@@ -4,9 +4,13 @@
  *
  * Roles (a route lists the roles that may call it; /healthz and static files need no key):
  *   admin     everything, and alone manages keys
- *   operator  recognize, detect, compare, persons create / update / delete, and every GET
- *   viewer    GET routes (persons, visits, metrics)
- *   device    recognize only (a camera at the door)
+ *   operator  recognize, detect, compare, verify, persons and faces create / update / delete,
+ *             the compatibility routes, and every GET except keys
+ *   viewer    GET routes (persons, faces, visits, metrics, the OpenAPI document)
+ *   device    recognize (and its compatibility forms face_recognize, ValidateImage) and the
+ *             OpenAPI document: a camera at the door
+ * The OpenAPI document (openapi.json, compiled in) lists the same routes with the same roles
+ * (x-roles); test_http checks that both agree.
  *
  * Static files.  GET of any path outside /v1/ that is not a route is a file under web_dir
  * ("/" is index.html).  Paths are restricted to [A-Za-z0-9._-/] without "..", hidden names or
@@ -26,6 +30,7 @@
 
 static void api_health(http_req *r);
 static void api_metrics(http_req *r);
+static void api_openapi(http_req *r);
 static void api_key_create(http_req *r);
 static void api_key_list(http_req *r);
 static void api_key_revoke(http_req *r);
@@ -33,23 +38,46 @@ static void api_key_revoke(http_req *r);
 const http_route vs_http_routes[] = {
     {"GET", "/healthz", 0, 0, api_health},
     {"GET", "/metrics", READERS, 0, api_metrics},
+    {"GET", "/v1/openapi.json", READERS | R_DEVICE, 0, api_openapi},
     {"POST", "/v1/recognize", WRITERS | R_DEVICE, BODY_JSON | BODY_FORM, vs_http_api_recognize},
     {"POST", "/v1/detect", WRITERS, BODY_JSON | BODY_FORM, vs_http_api_detect},
     {"POST", "/v1/compare", WRITERS, BODY_JSON | BODY_FORM, vs_http_api_compare},
+    {"POST", "/v1/verify", WRITERS, BODY_JSON | BODY_FORM, vs_http_api_verify},
     {"POST", "/v1/persons", WRITERS, BODY_FORM, vs_http_api_person_create},
     {"GET", "/v1/persons", READERS, 0, vs_http_api_person_list},
     {"GET", "/v1/persons/{id}", READERS, 0, vs_http_api_person_get},
     {"PATCH", "/v1/persons/{id}", WRITERS, BODY_JSON, vs_http_api_person_patch},
     {"DELETE", "/v1/persons/{id}", WRITERS, 0, vs_http_api_person_delete},
     {"GET", "/v1/persons/{id}/visits", READERS, 0, vs_http_api_person_visits},
+    {"GET", "/v1/persons/{id}/faces", READERS, 0, vs_http_api_person_faces},
+    {"POST", "/v1/persons/{id}/faces", WRITERS, BODY_FORM, vs_http_api_face_add},
+    {"PUT", "/v1/persons/{id}/faces/{id}", WRITERS, BODY_FORM, vs_http_api_face_replace},
+    {"DELETE", "/v1/persons/{id}/faces/{id}", WRITERS, 0, vs_http_api_face_delete},
     {"POST", "/v1/keys", R_ADMIN, BODY_JSON, api_key_create},
     {"GET", "/v1/keys", R_ADMIN, 0, api_key_list},
     {"DELETE", "/v1/keys/{id}", R_ADMIN, 0, api_key_revoke},
+    /* compatibility routes (api_compat.c) */
+    {"POST", "/face_recognize", WRITERS | R_DEVICE, BODY_FORM, vs_http_compat_face_recognize},
+    {"POST", "/add_new_person", WRITERS, BODY_FORM, vs_http_compat_add_new_person},
+    {"POST", "/ValidateImage", WRITERS | R_DEVICE, BODY_FORM, vs_http_compat_validate_image},
+    {"POST", "/AddImageToIndex", WRITERS, BODY_FORM, vs_http_compat_add_image},
+    {"DELETE", "/DeleteImageFromIndex", WRITERS, 0, vs_http_compat_delete_image},
+    {"POST", "/ReplaceImage", WRITERS, BODY_FORM, vs_http_compat_replace_image},
 };
 const int vs_http_n_routes = (int)(sizeof vs_http_routes / sizeof vs_http_routes[0]);
 
 _Static_assert(sizeof vs_http_routes / sizeof vs_http_routes[0] + 2 <= ROUTE_COUNT_MAX,
                "metrics need a slot per route");
+
+int vs_http_route_info(int i, const char **method, const char **path, unsigned *roles)
+{
+    if (i < 0 || i >= vs_http_n_routes)
+        return 0;
+    *method = vs_http_routes[i].method;
+    *path = vs_http_routes[i].path;
+    *roles = vs_http_routes[i].roles;
+    return 1;
+}
 
 /* Matches path against pattern; {id} segments go to ids.  1 on a match. */
 static int path_match(const char *pattern, const char *path, int64_t ids[2])
@@ -105,6 +133,18 @@ static void api_metrics(http_req *r)
     char *text = vs_http_metrics_render(&r->srv->metrics, vs_app_gallery_size(r->srv->app));
     vs_http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                        text ? strlen(text) : 0);
+}
+
+/* The OpenAPI document, compiled in from src/http/openapi.json (build/gen/openapi_json.c). */
+extern const char vs_http_openapi_json[];
+extern const size_t vs_http_openapi_json_len;
+
+static void api_openapi(http_req *r)
+{
+    char *text = malloc(vs_http_openapi_json_len);
+    if (text)
+        memcpy(text, vs_http_openapi_json, vs_http_openapi_json_len);
+    vs_http_reply_text(r, 200, "application/json", text, text ? vs_http_openapi_json_len : 0);
 }
 
 /* ---- API keys ----------------------------------------------------------------------------- */

@@ -148,7 +148,8 @@ static const char *header(http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* The key from "Authorization: Bearer KEY" or "X-API-Key: KEY" (NULL if neither). */
+/* The key from "Authorization: Bearer KEY", "X-API-Key: KEY" or, for clients of the Pinecone
+ * face matcher (compatibility routes), "access_token: KEY"; NULL if none. */
 static const char *presented_key(http_req *r)
 {
     const char *a = header(r, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -158,7 +159,8 @@ static const char *presented_key(http_req *r)
             a++;
         return a;
     }
-    return header(r, "X-API-Key");
+    const char *k = header(r, "X-API-Key");
+    return k ? k : header(r, "access_token");
 }
 
 /* Key, role and rate limit; 1 when the request may go on (else replied). */

@@ -45,10 +45,28 @@
 #define PERSON_COLS                                                                                \
     "id, kind, name, description, CAST(attributes AS TEXT), consent_status, consent_purpose,"      \
     " consent_given_at, consent_expires_at, created_at, updated_at, merged_into"
-#define PERSON_WHERE                                                                               \
+#define PERSON_WHERE_BASE                                                                          \
     " WHERE (CAST(? AS TEXT) IS NULL OR lower(name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\')"      \
     " AND (CAST(? AS TEXT) IS NULL OR kind = CAST(? AS TEXT))"                                     \
     " AND created_at >= ? AND created_at < ? AND (? <> 0 OR merged_into IS NULL) AND id > ?"
+/* The attribute filters (gender, age range, tag) read the attributes JSON: two dialects. */
+#define PERSON_WHERE_SQLITE                                                                        \
+    PERSON_WHERE_BASE                                                                              \
+    " AND (CAST(? AS TEXT) IS NULL OR json_extract(attributes, '$.gender') = CAST(? AS TEXT))"     \
+    " AND (? = 0 OR CAST(json_extract(attributes, '$.age') AS REAL) >= ?)"                         \
+    " AND (? = 0 OR CAST(json_extract(attributes, '$.age') AS REAL) <= ?)"                         \
+    " AND (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM json_each(persons.attributes,"         \
+    " '$.tags') AS t WHERE t.value = CAST(? AS TEXT)))"
+#define PG_AGE                                                                                     \
+    "(CASE WHEN jsonb_typeof(attributes->'age') = 'number'"                                        \
+    " THEN CAST(attributes->>'age' AS DOUBLE PRECISION) END)"
+#define PERSON_WHERE_PG                                                                            \
+    PERSON_WHERE_BASE                                                                              \
+    " AND (CAST(? AS TEXT) IS NULL OR attributes->>'gender' = CAST(? AS TEXT))"                    \
+    " AND (CAST(? AS BIGINT) = 0 OR " PG_AGE " >= CAST(? AS BIGINT))"                              \
+    " AND (CAST(? AS BIGINT) = 0 OR " PG_AGE " <= CAST(? AS BIGINT))"                              \
+    " AND (CAST(? AS TEXT) IS NULL"                                                                \
+    " OR COALESCE(attributes->'tags', CAST('[]' AS JSONB)) @> jsonb_build_array(CAST(? AS TEXT)))"
 #define FACE_COLS                                                                                  \
     "id, person_id, model, dim, vector, quality, box_x, box_y, box_w, box_h, source, created_at"
 #define MOVE(table) "UPDATE " table " SET person_id = ? WHERE person_id = ?"
@@ -68,9 +86,12 @@ static const struct {
                          " consent_given_at = ?, consent_expires_at = ?, updated_at = ?"
                          " WHERE id = ?"},
     [S_PERSON_DELETE] = {"DELETE FROM persons WHERE id = ?"},
-    [S_PERSON_LIST] = {"SELECT " PERSON_COLS " FROM persons" PERSON_WHERE
+    [S_PERSON_LIST] = {"SELECT " PERSON_COLS " FROM persons" PERSON_WHERE_SQLITE
+                       " ORDER BY id LIMIT ? OFFSET ?",
+                       "SELECT " PERSON_COLS " FROM persons" PERSON_WHERE_PG
                        " ORDER BY id LIMIT ? OFFSET ?"},
-    [S_PERSON_COUNT] = {"SELECT COUNT(*) FROM persons" PERSON_WHERE},
+    [S_PERSON_COUNT] = {"SELECT COUNT(*) FROM persons" PERSON_WHERE_SQLITE,
+                        "SELECT COUNT(*) FROM persons" PERSON_WHERE_PG},
     [S_PERSON_STATE] = {"SELECT merged_into FROM persons WHERE id = ?",
                         "SELECT merged_into FROM persons WHERE id = ? FOR SHARE"},
     [S_PERSON_LOCK2] = {NULL, "SELECT id FROM persons WHERE id IN (?, ?) ORDER BY id FOR UPDATE"},
@@ -823,13 +844,15 @@ static vs_status like_pattern(const char *needle, char **out, vs_err *err)
     return VS_OK;
 }
 
-/* Binds PERSON_WHERE's 8 parameters; `like` from like_pattern. */
+/* Binds PERSON_WHERE_*'s 16 parameters; `like` from like_pattern. */
 #define PERSON_WHERE_ARGS(f, like)                                                                 \
     arg_txt(like), arg_txt(like), arg_txt(vs_person_kind_name((f)->kind)),                         \
         arg_txt(vs_person_kind_name((f)->kind)),                                                   \
         arg_i64((f)->created_from ? (f)->created_from : INT64_MIN),                                \
         arg_i64((f)->created_to ? (f)->created_to : INT64_MAX), arg_i64((f)->include_merged != 0), \
-        arg_i64((f)->after_id)
+        arg_i64((f)->after_id), arg_txt((f)->gender), arg_txt((f)->gender), arg_i64((f)->age_min), \
+        arg_i64((f)->age_min), arg_i64((f)->age_max), arg_i64((f)->age_max), arg_txt((f)->tag),    \
+        arg_txt((f)->tag)
 
 typedef struct person_query {
     const vs_person_filter *f;
@@ -872,6 +895,13 @@ static vs_status person_query_run(vs_store *s, const vs_person_filter *f, person
         return vs_err_set(err, VS_INVAL, "person kind %d is not valid", (int)q->f->kind);
     if (q->f->offset > INT64_MAX || q->f->after_id < 0)
         return vs_err_set(err, VS_INVAL, "bad paging (offset or after_id)");
+    if (q->f->age_min < 0 || q->f->age_max < 0)
+        return vs_err_set(err, VS_INVAL, "age bounds must not be negative");
+    vs_status ok = vs_check_text("gender filter", q->f->gender, VS_STORE_NAME_MAX, 0, err);
+    if (ok == VS_OK)
+        ok = vs_check_text("tag filter", q->f->tag, VS_STORE_NAME_MAX, 0, err);
+    if (ok != VS_OK)
+        return ok;
     char *like = NULL;
     vs_status st = like_pattern(q->f->name_contains, &like, err);
     if (st != VS_OK)

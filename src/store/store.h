@@ -159,6 +159,9 @@ typedef struct vs_person_filter {
     vs_person_kind kind;       /* 0 = any */
     int64_t created_from;      /* created_at >= created_from; 0 = open */
     int64_t created_to;        /* created_at < created_to; 0 = open */
+    const char *gender;        /* attributes.gender equals it; NULL = any */
+    int age_min, age_max;      /* attributes.age within [age_min, age_max]; 0 = open end */
+    const char *tag;           /* attributes.tags holds it; NULL = any */
     int include_merged;        /* non-zero: also persons merged into another */
     int64_t after_id;          /* keyset paging: only ids > after_id */
     size_t offset;             /* offset paging (after the keyset condition) */
