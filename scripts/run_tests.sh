@@ -104,6 +104,11 @@ echo "=== tests/fuzz/run.sh"
 "$ROOT/tests/fuzz/run.sh"
 tally $? tests/fuzz/run.sh
 
+# `visage serve` as a user starts it: settings from a config file and flags.
+echo "=== tests/cli/serve_config.sh"
+timeout "$TIMEOUT" "$ROOT/tests/cli/serve_config.sh" build
+tally $? tests/cli/serve_config.sh
+
 # The browser test of the web UI, against the normal build's `visage serve` (Debian chromium
 # driven by playwright-core; exit 77 when either is missing).
 echo "=== tests/ui/run.sh"
