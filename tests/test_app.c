@@ -136,6 +136,11 @@ static void bbt_group_photos_name_enrolled_people(const char *dir)
         vs_image *img = NULL;
         vs_img_load(path, NULL, &img, NULL);
         vs_identify_result res;
+        /* A bound on the faces analysed is kept (the server's --max-faces). */
+        vs_identify_opts two = vs_identify_opts_default();
+        two.max_faces = 2;
+        CHECK(img && vs_app_identify(w, img, &two, &res, &err) == VS_OK && res.n <= 2,
+              "max_faces 2: %d faces", img ? res.n : -1);
         CHECK(img && vs_app_identify(w, img, NULL, &res, &err) == VS_OK, "%s", err.msg);
         for (int i = 0; img && i < res.n; i++) {
             total++;

@@ -130,6 +130,7 @@ typedef struct vs_identify_opts {
     int record_unknown; /* 1: unknown faces become / join anonymous persons */
     int record_visit;   /* 1: store a visit for every KNOWN face and recorded unknown */
     const char *camera; /* stored with visits; may be NULL */
+    int max_faces;      /* at most this many faces are analysed (0: the pipeline's 100) */
 } vs_identify_opts;
 
 typedef struct vs_identify_result {

@@ -198,6 +198,8 @@ vs_status vs_app_identify(vs_app_worker *w, const vs_image *img, const vs_identi
     if (o.top_k < 1 || o.top_k > VS_APP_MAX_CANDIDATES)
         o.top_k = o.top_k < 1 ? 1 : VS_APP_MAX_CANDIDATES;
     vs_face_opts fo = vs_face_opts_default();
+    if (o.max_faces > 0)
+        fo.max_faces = o.max_faces;
     vs_status st = vs_face_analyze(w->ctx, img, &fo, &res->faces, err);
     if (st == VS_OK)
         st = ensure_ids(w, res->faces.n, err);

@@ -35,7 +35,7 @@ static const char serve_usage[] =
     "  --rate R        requests per second per API key (20); --burst B: bucket size (40)\n"
     "  --max-body MB   largest request body in MiB (20)\n"
     "  --max-pixels MP largest decoded image in megapixels (40)\n"
-    "  --max-faces N   faces analysed per image by /v1/detect (100)\n"
+    "  --max-faces N   faces analysed per image by recognize and detect (100)\n"
     "  --compat-consent PURPOSE  the clients of the compatibility enrolment routes\n"
     "                  (/add_new_person, /AddImageToIndex) collect consent for PURPOSE;\n"
     "                  without it those requests must send consent=given\n"

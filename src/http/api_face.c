@@ -232,6 +232,7 @@ static int read_inputs(http_req *r, const char *const *imgs, int n_img, int n_re
         }
     if (ok && !in->record_unknown_set)
         in->opts.record_unknown = in->opts.record_visit;
+    in->opts.max_faces = r->srv->cfg.max_faces;
     return ok;
 }
 

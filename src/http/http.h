@@ -30,7 +30,7 @@ typedef struct vs_http_config {
     const char *web_dir;        /* folder of the UI's static files ("web") */
     size_t max_body;            /* request body bytes (20 MiB) */
     uint64_t max_pixels;        /* decoded image pixels (40,000,000) */
-    int max_faces;              /* faces analysed per image by /v1/detect (100) */
+    int max_faces;              /* faces analysed per image by recognize and detect (100) */
     int json_depth;             /* nesting of request JSON (32) */
     double rate;                /* requests per second per key, token refill (20) */
     double burst;               /* bucket size per key (40) */
