@@ -5,6 +5,7 @@
 // outcome is said in words: the API's JSON error message, prefixed by what 401 (bad key), 403
 // (role not allowed) and 429 (rate limited) mean.  A 401 after log-in (key revoked) logs out.
 // Everything the server returns is put on the page with textContent, never parsed as HTML.
+// A few error codes get a plain sentence first too (409 consent_required: consent is missing).
 'use strict';
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -44,6 +45,54 @@ function definitions(pairs) {
     return pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]);
 }
 
+// A person's free-form attributes: age, gender and tags are shown; `estimated` lists the fields
+// the server guessed from the faces (nobody set them).
+const attributes = (p) => p.attributes || {};
+const estimated = (p, field) =>
+    Array.isArray(attributes(p).estimated) && attributes(p).estimated.includes(field);
+const tagsOf = (p) => {
+    const tags = attributes(p).tags;
+    return Array.isArray(tags) ? tags.filter((t) => typeof t === 'string') : [];
+};
+
+// "34", "≈34" when estimated ("34 (estimated)" when `long`), "—" when not known.
+function ageText(p, long = false) {
+    const age = attributes(p).age;
+    if (typeof age !== 'number') return '—';
+    const a = String(Math.round(age));
+    if (!estimated(p, 'age')) return a;
+    return long ? `${a} (estimated)` : `≈${a}`;
+}
+
+// "female", "female (est.)" when estimated ("female (estimated)" when `long`), "—" when not
+// known.
+function genderText(p, long = false) {
+    const g = attributes(p).gender;
+    if (typeof g !== 'string' || !g) return '—';
+    return estimated(p, 'gender') ? `${g} (${long ? 'estimated' : 'est.'})` : g;
+}
+
+// What became of the photos of an upload (Enrol, Add photos): a line per refused photo, and a
+// warning when the new faces already match someone else.
+function refusals(files, refused) {
+    return refused.map((x) =>
+        el('li', {}, `Refused ${files[x.file]?.name ?? `photo ${x.file + 1}`}: ${x.reason}`),
+    );
+}
+
+function duplicateWarning(id) {
+    if (id === null || id === undefined) return [];
+    return [
+        el(
+            'li',
+            { className: 'warn' },
+            'Possible duplicate of ',
+            el('a', { href: `#/people/${id}` }, `person #${id}`),
+            ': check they are not the same person.',
+        ),
+    ];
+}
+
 // ---- API ----------------------------------------------------------------------------------
 
 // status: the HTTP status (0: no answer); error: the API's error object ({code, message, ...}).
@@ -79,11 +128,18 @@ async function api(method, path, body, key = session.key) {
     if (res.ok) return data;
     const error = data?.error || {};
     const detail = error.message || `${res.status} ${res.statusText}`;
-    const what = {
-        401: 'The API key was refused',
-        403: "This key's role is not allowed to do that",
-        429: 'Too many requests: wait a moment and try again',
-    }[res.status];
+    const what =
+        {
+            consent_required:
+                "The person's consent must be given first: no photo of them can be stored " +
+                'without it',
+        }[error.code] ||
+        {
+            401: 'The API key was refused',
+            403: "This key's role is not allowed to do that",
+            413: 'The upload is too large',
+            429: 'Too many requests: wait a moment and try again',
+        }[res.status];
     throw new ApiError(res.status, what ? `${what} (${detail}).` : detail, error);
 }
 
@@ -330,13 +386,36 @@ $('#cam-snap').addEventListener('click', () => {
 const PAGE_SIZE = 10;
 const cursors = [null]; // the `after` of every page up to the one shown
 let nextAfter = null;
+let filters = null; // the query of the list shown, read from the form when it is submitted
+
+// The milliseconds at the start of the local day `date` ("YYYY-MM-DD") plus `days`; '' for none.
+function dayStart(date, days) {
+    if (!date) return '';
+    const [y, m, d] = date.split('-').map(Number);
+    return String(new Date(y, m - 1, d + days).getTime());
+}
+
+// The form's filters as a query; empty fields are left out (the browser checks the ages' range).
+function peopleFilters() {
+    const q = new URLSearchParams();
+    const pairs = [
+        ['name', $('#people-name').value.trim()],
+        ['kind', $('#people-kind').value],
+        ['gender', $('#people-gender').value],
+        ['age_min', $('#people-age-min').value],
+        ['age_max', $('#people-age-max').value],
+        ['tag', $('#people-tag').value.trim()],
+        ['created_from', dayStart($('#people-from').value, 0)],
+        ['created_to', dayStart($('#people-to').value, 1)], // to the end of that day
+    ];
+    for (const [k, v] of pairs) if (v) q.set(k, v);
+    return q;
+}
 
 async function listPeople() {
-    const q = new URLSearchParams({ limit: PAGE_SIZE });
-    const name = $('#people-name').value.trim();
-    const kind = $('#people-kind').value;
-    if (name) q.set('name', name);
-    if (kind) q.set('kind', kind);
+    filters ??= peopleFilters();
+    const q = new URLSearchParams(filters);
+    q.set('limit', PAGE_SIZE);
     if (cursors.at(-1) !== null) q.set('after', cursors.at(-1));
     say('people', 'Loading…');
     try {
@@ -347,6 +426,8 @@ async function listPeople() {
                 row([
                     el('a', { href: `#/people/${p.id}` }, displayName(p)),
                     p.kind,
+                    ageText(p),
+                    genderText(p),
                     String(p.faces),
                     String(p.visits),
                     when(p.last_seen),
@@ -365,6 +446,7 @@ async function listPeople() {
 loaders.people = listPeople;
 $('#people-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
+    filters = peopleFilters();
     cursors.length = 1;
     listPeople();
 });
@@ -380,18 +462,23 @@ $('#people-prev').addEventListener('click', () => {
 // ---- one person ---------------------------------------------------------------------------
 
 let person = null; // the person shown, as the API returned it
+let shown = {}; // the attributes as the edit form showed them, to tell what the user changed
 
 loaders.person = async (id) => {
-    $('#person-form').hidden = true;
+    $('#person-form').hidden = $('#faces-form').hidden = true;
     $('#person-profile').replaceChildren();
+    $('#person-faces tbody').replaceChildren();
+    $('#faces-refused').replaceChildren();
     $('#person-visits tbody').replaceChildren();
     say('person', 'Loading…');
     try {
-        const [r, v] = await Promise.all([
+        const [r, f, v] = await Promise.all([
             api('GET', `/v1/persons/${id}`),
+            api('GET', `/v1/persons/${id}/faces`),
             api('GET', `/v1/persons/${id}/visits`),
         ]);
         showPerson(r);
+        showFaces(f.faces);
         $('#person-visits tbody').replaceChildren(
             ...v.visits.map((x) => row([when(x.at), x.camera || '—', fixed(x.score)])),
         );
@@ -402,15 +489,19 @@ loaders.person = async (id) => {
     }
 };
 
-function showPerson(p) {
+function showProfile(p) {
     person = p;
     $('#page-person h2').textContent = displayName(p);
+    const tags = tagsOf(p);
     $('#person-profile').replaceChildren(
         ...definitions([
             ['Id', String(p.id)],
             ['Kind', p.kind],
             ['Description', p.description || '—'],
             ['Consent', [p.consent.status, p.consent.purpose].filter(Boolean).join(': ')],
+            ['Age', ageText(p, true)],
+            ['Gender', genderText(p, true)],
+            ['Tags', tags.length ? tags.join(', ') : '—'],
             ['Faces', String(p.faces)],
             ['Visits', String(p.visits)],
             ['First seen', when(p.first_seen)],
@@ -418,10 +509,133 @@ function showPerson(p) {
             ['Created', when(p.created_at)],
         ]),
     );
+}
+
+function showPerson(p) {
+    showProfile(p);
+    const attrs = attributes(p);
     $('#person-name').value = p.name || '';
     $('#person-desc').value = p.description || '';
     $('#person-kind').value = p.kind;
-    $('#person-form').hidden = false;
+    shown = {
+        age: typeof attrs.age === 'number' ? String(Math.round(attrs.age)) : '',
+        gender: typeof attrs.gender === 'string' ? attrs.gender : '',
+        tags: tagsOf(p).join(','),
+    };
+    $('#person-age').value = shown.age;
+    const gender = $('#person-gender');
+    for (const o of gender.querySelectorAll('.other')) o.remove();
+    if (![...gender.options].some((o) => o.value === shown.gender))
+        gender.append(el('option', { className: 'other' }, shown.gender)); // set by another client
+    gender.value = shown.gender;
+    $('#person-tags').value = tagsOf(p).join(', ');
+    $('#person-form').hidden = $('#faces-form').hidden = false;
+}
+
+function showFaces(faces) {
+    $('#person-faces tbody').replaceChildren(
+        ...faces.map((f) => {
+            const remove = el('button', { type: 'button', className: 'danger' }, 'Remove');
+            remove.setAttribute('aria-label', `Remove face #${f.id}`);
+            remove.addEventListener('click', () => removeFace(f));
+            const added = when(f.created_at);
+            return row([String(f.id), f.source || '—', added, fixed(f.quality), remove]);
+        }),
+    );
+}
+
+// Reads person `id` and their faces again after a face was added or removed, then says `done`;
+// the edit form keeps what is typed in it.  Nothing is shown when another person's page was
+// opened meanwhile.
+async function reloadFaces(id, done) {
+    try {
+        const [p, f] = await Promise.all([
+            api('GET', `/v1/persons/${id}`),
+            api('GET', `/v1/persons/${id}/faces`),
+        ]);
+        if (person?.id !== id) return;
+        showProfile(p);
+        showFaces(f.faces);
+        say('person', done, 'ok');
+    } catch (e) {
+        if (person?.id === id) fail('person', e, `${done} Reading the faces again failed`);
+    }
+}
+
+async function removeFace(f) {
+    const id = person.id;
+    const who = displayName(person);
+    if (!confirm(`Remove face #${f.id} of ${who}? It will no longer be used to recognise them.`))
+        return;
+    say('person', `Removing face #${f.id}…`);
+    try {
+        await api('DELETE', `/v1/persons/${id}/faces/${f.id}`);
+    } catch (e) {
+        return fail('person', e, `Removing face #${f.id}`);
+    }
+    await reloadFaces(id, `Face #${f.id} was removed.`);
+}
+
+$('#faces-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const id = person.id;
+    const files = [...$('#faces-files').files];
+    const form = new FormData();
+    for (const f of files) form.append('file', f, f.name);
+    const list = $('#faces-refused');
+    list.replaceChildren();
+    say('person', `Adding ${files.length} photo(s)…`);
+    let r;
+    try {
+        r = await api('POST', `/v1/persons/${id}/faces`, form);
+    } catch (e) {
+        fail('person', e, 'Adding photos');
+        list.append(...refusals(files, e.error.refused || []));
+        return;
+    }
+    ev.target.reset();
+    list.append(...refusals(files, r.refused), ...duplicateWarning(r.possible_duplicate_of));
+    const refused = r.refused.length ? ` ${r.refused.length} photo(s) refused.` : '';
+    await reloadFaces(id, `Added ${r.faces_added} face(s).${refused}`);
+});
+
+// The attributes to send when the form changed age, gender or tags, else undefined.  PATCH
+// replaces the whole object, so the other members are kept; a field the user set is no longer
+// listed as estimated.
+function attributesChange() {
+    const attrs = { ...attributes(person) };
+    const set = [];
+    const age = $('#person-age').value;
+    if (age !== shown.age) {
+        if (age === '') delete attrs.age;
+        else attrs.age = Number(age);
+        set.push('age');
+    }
+    const gender = $('#person-gender').value;
+    if (gender !== shown.gender) {
+        if (gender === '') delete attrs.gender;
+        else attrs.gender = gender;
+        set.push('gender');
+    }
+    const tags = [
+        ...new Set(
+            $('#person-tags')
+                .value.split(',')
+                .map((t) => t.trim())
+                .filter(Boolean),
+        ),
+    ];
+    if (tags.join(',') !== shown.tags) {
+        if (tags.length) attrs.tags = tags;
+        else delete attrs.tags;
+    } else if (!set.length) {
+        return undefined;
+    }
+    if (Array.isArray(attrs.estimated)) {
+        attrs.estimated = attrs.estimated.filter((x) => !set.includes(x));
+        if (!attrs.estimated.length) delete attrs.estimated;
+    }
+    return Object.keys(attrs).length ? attrs : null;
 }
 
 $('#person-form').addEventListener('submit', async (ev) => {
@@ -431,6 +645,8 @@ $('#person-form').addEventListener('submit', async (ev) => {
         description: $('#person-desc').value.trim() || null,
         kind: $('#person-kind').value,
     };
+    const attrs = attributesChange();
+    if (attrs !== undefined) change.attributes = attrs;
     say('person', 'Saving…');
     try {
         const r = await api('PATCH', `/v1/persons/${person.id}`, change);
@@ -468,34 +684,15 @@ $('#enrol-form').addEventListener('submit', async (ev) => {
     const list = $('#enrol-refused');
     list.replaceChildren();
     say('enrol', 'Enrolling…');
-    const refusals = (refused) =>
-        refused.map((x) =>
-            el('li', {}, `Refused ${files[x.file]?.name ?? `photo ${x.file + 1}`}: ${x.reason}`),
-        );
     try {
         const r = await api('POST', '/v1/persons', form);
         const p = r.person;
         say('enrol', `Enrolled ${p.name} (#${p.id}) with ${r.faces_added} face(s).`, 'ok');
-        list.append(...refusals(r.refused));
-        if (r.possible_duplicate_of !== null) {
-            list.append(
-                el(
-                    'li',
-                    { className: 'warn' },
-                    'Possible duplicate of ',
-                    el(
-                        'a',
-                        { href: `#/people/${r.possible_duplicate_of}` },
-                        `person #${r.possible_duplicate_of}`,
-                    ),
-                    ': check they are not the same person.',
-                ),
-            );
-        }
+        list.append(...refusals(files, r.refused), ...duplicateWarning(r.possible_duplicate_of));
         ev.target.reset();
     } catch (e) {
         fail('enrol', e);
-        list.append(...refusals(e.error.refused || []));
+        list.append(...refusals(files, e.error.refused || []));
     }
 });
 

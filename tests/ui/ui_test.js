@@ -7,8 +7,10 @@
 // (a wrong key first), enrol the eight people of ../shared/data/bbt from one crop each on the
 // Enrol page, recognise the group photos bbt1..bbt5 on the Recognize page, a photo of strangers
 // twice (anonymous visitors), a webcam snapshot (chromium's fake camera) and a dropped photo,
-// upload a file that is not an image, page through, search, edit and delete people, create, copy,
-// use and revoke a key, and look at the page on a phone-sized screen.  Every check
+// upload a file that is not an image, page through, search, edit and delete people, set a person's
+// age and tags, filter people by gender, age, tag and creation day, add and remove a person's
+// faces (and be refused without consent, without a face, with a file that is not an image),
+// create, copy, use and revoke a key, and look at the page on a phone-sized screen.  Every check
 // prints "ok" or "FAIL" with what the page showed; screenshots go to build/ui-screens/.  Exit
 // status 0 when every check passed, 1 otherwise.
 'use strict';
@@ -269,18 +271,51 @@ async function testBadUpload(page) {
     await shot(page, 'enrol-not-an-image');
 }
 
-// Searches the People page; returns the names listed.
-async function search(page, name, kind) {
+// Calls the API as the admin (to know what the page should show); resolves to the parsed JSON.
+async function apiGet(route) {
+    const headers = { Authorization: `Bearer ${ADMIN_KEY}` };
+    const res = await fetch(`${BASE}${route}`, { headers });
+    if (!res.ok) throw new Error(`GET ${route}: ${res.status} ${await res.text()}`);
+    return res.json();
+}
+
+// The name the UI gives a person (as displayName in web/app.js).
+const shownName = (p) =>
+    p.kind === 'anonymous' || !p.name ? `unknown visitor #${p.id}` : p.name;
+
+async function personNamed(name) {
+    const r = await apiGet(`/v1/persons?${new URLSearchParams({ name, limit: 1000 })}`);
+    return r.persons.find((p) => p.name === name);
+}
+
+// Fills the People page's filters ({name, kind, gender, ageMin, ageMax, tag, from, to}; every one
+// not given is emptied) and searches.  Returns the names listed and the query the page sent.
+async function filterPeople(page, f = {}) {
     await nav(page, 'People');
     await settled(page, 'people');
-    await page.fill('#people-name', name);
-    await page.selectOption('#people-kind', kind);
-    await answer(page, 'GET', '/v1/persons', () => page.click('#people-form button[type=submit]'));
+    await page.fill('#people-name', f.name ?? '');
+    await page.selectOption('#people-kind', f.kind ?? '');
+    await page.selectOption('#people-gender', f.gender ?? '');
+    await page.fill('#people-age-min', String(f.ageMin ?? ''));
+    await page.fill('#people-age-max', String(f.ageMax ?? ''));
+    await page.fill('#people-tag', f.tag ?? '');
+    await page.fill('#people-from', f.from ?? '');
+    await page.fill('#people-to', f.to ?? '');
+    const res = await answer(page, 'GET', '/v1/persons', () =>
+        page.click('#people-form button[type=submit]'),
+    );
     await settled(page, 'people');
-    return listed(page);
+    return { names: await listed(page), query: new URL(res.url()).searchParams };
+}
+
+// Searches the People page by name and kind; returns the names listed.
+async function search(page, name, kind) {
+    return (await filterPeople(page, { name, kind })).names;
 }
 
 const listed = (page) => page.locator('#people-table tbody tr td:first-child').allTextContents();
+const column = (page, n) =>
+    page.locator(`#people-table tbody tr td:nth-child(${n})`).allTextContents();
 
 // Turns the People page's pages with `button` ('next' or 'prev'); returns the names listed.
 async function turn(page, button) {
@@ -350,6 +385,277 @@ async function testPeople(page) {
         /deleted/.test(gone) && left.length === 0,
         `deleting Stuart: "${gone}", ${left.length} left`,
     );
+}
+
+// Opens the page of the person the People page lists as `name` (with the filters `f`, by
+// default a search for the name).
+async function openPerson(page, name, f = { name }) {
+    await filterPeople(page, f);
+    await page.getByRole('link', { name, exact: true }).click();
+    await page.waitForFunction(
+        (n) => document.querySelector('#page-person h2')?.textContent === n,
+        name,
+        { timeout: 10000 },
+    );
+    return settled(page, 'person');
+}
+
+// The person page's profile as {term: text}.
+const profile = (page) =>
+    page.evaluate(() =>
+        Object.fromEntries(
+            [...document.querySelectorAll('#person-profile dt')].map((dt) => [
+                dt.textContent,
+                dt.nextElementSibling.textContent,
+            ]),
+        ),
+    );
+
+// "YYYY-MM-DD" of the local day of `ms` (what a date input holds), `days` later.
+function day(ms, days = 0) {
+    const d = new Date(ms);
+    d.setDate(d.getDate() + days);
+    const two = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+// Penny's page shows her age and gender (estimated at enrolment when the attribute model ran),
+// then the edit form sets her tags and her age: PATCH sends the whole attributes object, keeps
+// gender (still marked estimated) and no longer marks the age as estimated.
+async function testAttributes(page) {
+    const before = await personNamed('Penny');
+    await openPerson(page, 'Penny');
+    const a = before.attributes || {};
+    const est = a.estimated || [];
+    const shown = await profile(page);
+    const age =
+        typeof a.age !== 'number'
+            ? '—'
+            : `${Math.round(a.age)}${est.includes('age') ? ' (estimated)' : ''}`;
+    const gender = !a.gender ? '—' : `${a.gender}${est.includes('gender') ? ' (estimated)' : ''}`;
+    check(
+        shown.Age === age && shown.Gender === gender && shown.Tags === '—',
+        `Penny's profile shows her attributes ${JSON.stringify(a)}: age "${shown.Age}", ` +
+            `gender "${shown.Gender}", tags "${shown.Tags}"`,
+    );
+
+    await page.fill('#person-tags', ' vip, browser-test ,vip');
+    await page.fill('#person-age', '30');
+    if (!a.gender) await page.selectOption('#person-gender', 'female'); // no attribute model
+    const res = await answer(page, 'PATCH', `/v1/persons/${before.id}`, () =>
+        page.click('#person-form button[type=submit]'),
+    );
+    const saved = await settled(page, 'person');
+    const sent = JSON.parse(res.request().postData()).attributes;
+    const after = (await personNamed('Penny')).attributes;
+    const shownAfter = await profile(page);
+    const genderAfter = a.gender || 'female';
+    const estAfter = est.filter((x) => x !== 'age' && (a.gender || x !== 'gender'));
+    check(
+        saved === 'Saved.' &&
+            res.status() === 200 &&
+            JSON.stringify(sent?.tags) === '["vip","browser-test"]' &&
+            after.age === 30 &&
+            after.gender === genderAfter &&
+            JSON.stringify(after.tags) === '["vip","browser-test"]' &&
+            JSON.stringify(after.estimated || []) === JSON.stringify(estAfter),
+        `setting Penny's tags and age: "${saved}", attributes now ${JSON.stringify(after)}`,
+    );
+    check(
+        shownAfter.Age === '30' &&
+            shownAfter.Tags === 'vip, browser-test' &&
+            shownAfter.Gender.startsWith(genderAfter) &&
+            shownAfter.Description === 'edited by the browser test',
+        `Penny's profile after the edit: age "${shownAfter.Age}", gender "${shownAfter.Gender}", ` +
+            `tags "${shownAfter.Tags}"`,
+    );
+    await shot(page, 'person-attributes');
+
+    // Saving again without touching age, gender or tags leaves the attributes alone.
+    const again = await answer(page, 'PATCH', `/v1/persons/${before.id}`, () =>
+        page.click('#person-form button[type=submit]'),
+    );
+    await settled(page, 'person');
+    check(
+        !('attributes' in JSON.parse(again.request().postData())),
+        'saving without changing age, gender or tags does not send the attributes',
+    );
+}
+
+// Filters the People page by gender (paging through every page), age, tag and creation day;
+// the API says what each filter should list.
+async function testFilters(page) {
+    const penny = await personNamed('Penny');
+    // Every page of each gender (in id order, as the API lists them), Penny among hers only.
+    let turned = 0; // pages turned with a filter set
+    for (const gender of ['female', 'male']) {
+        const expected = (await apiGet(`/v1/persons?gender=${gender}&limit=1000`)).persons;
+        const first = await filterPeople(page, { gender });
+        const pages = [first.names];
+        const cells = [await column(page, 4)];
+        if (gender === penny.attributes.gender) await shot(page, 'people-gender');
+        while (await page.isEnabled('#people-next')) {
+            pages.push(await turn(page, 'next'));
+            cells.push(await column(page, 4));
+            turned++;
+        }
+        const all = pages.flat();
+        const right = new RegExp(`^${gender}( \\(est\\.\\))?$`);
+        check(
+            first.query.get('gender') === gender &&
+                all.join() === expected.map(shownName).join() &&
+                cells.flat().every((c) => right.test(c)) &&
+                all.includes('Penny') === (gender === penny.attributes.gender),
+            `gender ${gender}: ${pages.map((p) => p.length).join(' + ')} rows (the API lists ` +
+                `${expected.length}), genders shown: ${[...new Set(cells.flat())].join(', ')}`,
+        );
+    }
+    check(turned > 0, `Next page keeps the gender filter (${turned} page(s) turned)`);
+
+    const tagged = await filterPeople(page, { tag: 'browser-test' });
+    check(
+        tagged.query.get('tag') === 'browser-test' && tagged.names.join() === 'Penny',
+        `tag "browser-test" finds ${tagged.names.join(', ') || 'no one'}`,
+    );
+    await shot(page, 'people-tag');
+
+    const aged = await filterPeople(page, { ageMin: 30, ageMax: 30 });
+    const ages = await column(page, 3);
+    check(
+        aged.query.get('age_min') === '30' &&
+            aged.query.get('age_max') === '30' &&
+            aged.names.includes('Penny') &&
+            ages.every((x) => x === '30' || x === '≈30'),
+        `age 30 to 30 finds ${aged.names.join(', ')} (ages ${[...new Set(ages)].join(', ')})`,
+    );
+
+    const created = day(penny.created_at);
+    const sameDay = await filterPeople(page, { from: created, to: created, kind: 'customer' });
+    const from = Number(sameDay.query.get('created_from'));
+    const to = Number(sameDay.query.get('created_to'));
+    const [y, m, d] = created.split('-').map(Number);
+    check(
+        from === new Date(y, m - 1, d).getTime() &&
+            to === new Date(y, m - 1, d + 1).getTime() &&
+            from <= penny.created_at &&
+            penny.created_at < to &&
+            sameDay.names.includes('Penny'),
+        `created on ${created} (${from} to ${to}) finds ${sameDay.names.join(', ')}`,
+    );
+    const before = await filterPeople(page, { to: day(penny.created_at, -1) });
+    check(
+        !before.names.includes('Penny'),
+        `created up to the day before: ${before.names.length} rows, Penny not among them`,
+    );
+    await filterPeople(page); // no filters left for the tests that follow
+}
+
+// A person's Faces table: 1 face after enrolment, a second photo added with "Add photos", one
+// removed again; photos without a face, files that are not images and a person without consent
+// are refused with a clear message.
+async function testFaces(page) {
+    const howard = await personNamed('Howard');
+    const facesRoute = `/v1/persons/${howard.id}/faces`;
+    await openPerson(page, 'Howard');
+    const rows = () => page.locator('#person-faces tbody tr').count();
+    const stored = async () => (await apiGet(facesRoute)).faces.length;
+    check(
+        (await rows()) === 1 && (await stored()) === 1,
+        `Howard's page lists ${await rows()} face(s)`,
+    );
+
+    const add = async (file) => {
+        await page.setInputFiles('#faces-files', file);
+        const res = await answer(page, 'POST', facesRoute, () =>
+            page.getByRole('button', { name: 'Add photos', exact: true }).click(),
+        );
+        return { res, text: await settled(page, 'person') };
+    };
+    const added = await add(path.join(DATA, 'howard', 'howard2.png'));
+    const r = await added.res.json();
+    const shown = await profile(page);
+    check(
+        added.res.status() === 201 &&
+            r.faces_added === 1 &&
+            added.text.startsWith('Added 1 face(s).') &&
+            (await rows()) === 2 &&
+            (await stored()) === 2 &&
+            shown.Faces === '2',
+        `adding howard2.png: "${added.text}", ${await rows()} faces listed`,
+    );
+    await shot(page, 'person-faces-added');
+
+    // A photo without a face (a plain grey square drawn in the page), then a text file.
+    const blank = await page.evaluate(() => {
+        const c = Object.assign(document.createElement('canvas'), { width: 320, height: 320 });
+        const ctx = c.getContext('2d');
+        ctx.fillStyle = '#888';
+        ctx.fillRect(0, 0, 320, 320);
+        return c.toDataURL('image/png').split(',')[1];
+    });
+    const noFace = await add({
+        name: 'blank.png',
+        mimeType: 'image/png',
+        buffer: Buffer.from(blank, 'base64'),
+    });
+    const noFaceList = await page.locator('#faces-refused li').allTextContents();
+    const noFaceError = (await noFace.res.json()).error;
+    check(
+        noFace.res.status() === 422 &&
+            noFaceError.code === 'no_face' &&
+            noFace.text.includes(noFaceError.message) &&
+            /error/.test(await message(page, 'person').getAttribute('class')) &&
+            noFaceList.length === 1 &&
+            noFaceList[0].startsWith('Refused blank.png:') &&
+            (await rows()) === 2,
+        `a photo without a face is refused: "${noFace.text}" ${JSON.stringify(noFaceList)}`,
+    );
+    await shot(page, 'person-faces-no-face');
+    const text = await add(NOT_IMAGE);
+    const textList = await page.locator('#faces-refused li').allTextContents();
+    check(
+        text.res.status() === 400 &&
+            text.text.includes((await text.res.json()).error.message) &&
+            textList.length === 1 &&
+            textList[0].startsWith('Refused notes.txt:'),
+        `a text file is refused: "${text.text}" ${JSON.stringify(textList)}`,
+    );
+
+    const first = page.locator('#person-faces tbody tr').first();
+    const faceId = await first.locator('td').first().textContent();
+    page.once('dialog', (d) => d.accept());
+    const removed = await answer(page, 'DELETE', `${facesRoute}/${faceId}`, () =>
+        first.getByRole('button', { name: 'Remove' }).click(),
+    );
+    const removedText = await settled(page, 'person');
+    const ids = await page.locator('#person-faces tbody tr td:first-child').allTextContents();
+    check(
+        removed.status() === 200 &&
+            removedText === `Face #${faceId} was removed.` &&
+            ids.length === 1 &&
+            !ids.includes(faceId) &&
+            (await stored()) === 1 &&
+            (await profile(page)).Faces === '1',
+        `removing face #${faceId}: "${removedText}", ${ids.length} face(s) listed`,
+    );
+    await shot(page, 'person-faces-removed');
+
+    // An anonymous visitor has not given consent: no photo of them may be stored.
+    const visitor = (await apiGet('/v1/persons?kind=anonymous&limit=1')).persons[0];
+    if (!visitor) return check(false, 'an anonymous visitor exists to try adding photos to');
+    await openPerson(page, shownName(visitor), { kind: 'anonymous' });
+    const refused = await answer(page, 'POST', `/v1/persons/${visitor.id}/faces`, async () => {
+        await page.setInputFiles('#faces-files', path.join(DATA, 'howard', 'howard3.png'));
+        await page.getByRole('button', { name: 'Add photos', exact: true }).click();
+    });
+    const consentText = await settled(page, 'person');
+    check(
+        refused.status() === 409 &&
+            (await refused.json()).error.code === 'consent_required' &&
+            /consent must be given first/.test(consentText),
+        `adding a photo of a visitor without consent is refused: "${consentText}"`,
+    );
+    await shot(page, 'person-faces-no-consent');
 }
 
 // Creates a viewer key, uses it (enrolling is refused with 403), revokes it, and checks that it
@@ -443,6 +749,9 @@ async function main() {
         await testDrop(page);
         await testBadUpload(page);
         await testPeople(page);
+        await testAttributes(page);
+        await testFilters(page);
+        await testFaces(page);
         await testKeys(page);
         await testNarrowScreen(page);
     } finally {
