@@ -517,6 +517,8 @@ function showPerson(p) {
     $('#person-name').value = p.name || '';
     $('#person-desc').value = p.description || '';
     $('#person-kind').value = p.kind;
+    $('#person-consent').value = p.consent.status;
+    $('#person-purpose').value = p.consent.purpose || '';
     shown = {
         age: typeof attrs.age === 'number' ? String(Math.round(attrs.age)) : '',
         gender: typeof attrs.gender === 'string' ? attrs.gender : '',
@@ -645,6 +647,10 @@ $('#person-form').addEventListener('submit', async (ev) => {
         description: $('#person-desc').value.trim() || null,
         kind: $('#person-kind').value,
     };
+    const consent = $('#person-consent').value;
+    const purpose = $('#person-purpose').value.trim() || null;
+    if (consent !== person.consent.status) change.consent = consent;
+    if (purpose !== (person.consent.purpose || null)) change.consent_purpose = purpose;
     const attrs = attributesChange();
     if (attrs !== undefined) change.attributes = attrs;
     say('person', 'Saving…');

@@ -656,6 +656,33 @@ async function testFaces(page) {
         `adding a photo of a visitor without consent is refused: "${consentText}"`,
     );
     await shot(page, 'person-faces-no-consent');
+
+    // Consent recorded through the edit form, then the photo is accepted.
+    await page.selectOption('#person-consent', 'given');
+    await page.fill('#person-purpose', 'loyalty programme');
+    const saved = await answer(page, 'PATCH', `/v1/persons/${visitor.id}`, () =>
+        page.getByRole('button', { name: 'Save' }).click(),
+    );
+    await settled(page, 'person');
+    const after = await apiGet(`/v1/persons/${visitor.id}`);
+    check(
+        saved.status() === 200 &&
+            after.consent.status === 'given' &&
+            after.consent.purpose === 'loyalty programme' &&
+            after.consent.given_at > 0,
+        `consent given through the edit form: ${JSON.stringify(after.consent)}`,
+    );
+    const accepted = await answer(page, 'POST', `/v1/persons/${visitor.id}/faces`, async () => {
+        await page.setInputFiles('#faces-files', path.join(DATA, 'howard', 'howard3.png'));
+        await page.getByRole('button', { name: 'Add photos', exact: true }).click();
+    });
+    await settled(page, 'person');
+    const faces = (await apiGet(`/v1/persons/${visitor.id}/faces`)).faces.length;
+    check(
+        accepted.status() === 201 && faces === after.faces + 1,
+        `with consent the photo is stored: ${accepted.status()}, ${faces} face(s)`,
+    );
+    await shot(page, 'person-consent-given');
 }
 
 // Creates a viewer key, uses it (enrolling is refused with 403), revokes it, and checks that it
