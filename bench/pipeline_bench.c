@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "face/face.h"
-#include "face/face.h"
 #include "img/img.h"
 
 static double clock_ms(clockid_t id)

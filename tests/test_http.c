@@ -1126,6 +1126,25 @@ static void compat_routes(fixture *fx)
           "AddImageToIndex: %s", r.body);
     cJSON_Delete(j);
     resp_free(&r);
+    /* A person of that name who has not given consent gets no face through the index route. */
+    form nf = {0};
+    form_field(&nf, "name", "holdout");
+    form_end(&nf);
+    r = post_form("/v1/persons", fx->admin, &nf);
+    j = json_of(&r);
+    int64_t holdout = json_int(cJSON_GetObjectItem(j, "person"), "id");
+    cJSON_Delete(j);
+    resp_free(&r);
+    int64_t faces_now = gallery_faces();
+    r = send_photo("POST", "/AddImageToIndex", fx->admin, LFW "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+                   "holdout.jpg", consent);
+    CHECK_ERROR(r, 409, "consent_required");
+    resp_free(&r);
+    CHECK(gallery_faces() == faces_now, "a face was stored without the person's consent");
+    char hpath[64];
+    snprintf(hpath, sizeof hpath, "/v1/persons/%lld", (long long)holdout);
+    r = request("DELETE", hpath, fx->admin, NULL, NULL, 0);
+    resp_free(&r);
     r = send_photo("POST", "/ValidateImage?top_k=3", device,
                    LFW "Abdullah_Gul/Abdullah_Gul_0014.jpg", "q.jpg", NULL);
     CHECK_STATUS(r, 200);

@@ -15,7 +15,8 @@
  * Pinecone face-matcher style (the id is the person's name; the file name's stem on add):
  *   POST   /ValidateImage?top_k=N      [{id, score, message}] for the largest face, best first
  *   POST   /AddImageToIndex            file: a new person named after the file, or one more
- *                                      face of the person of that name
+ *                                      face of the person of that name (whose own consent
+ *                                      must be given: else 409 consent_required)
  *   DELETE /DeleteImageFromIndex?user_id=X   erases person X (store and index)
  *   POST   /ReplaceImage?user_id=X     file: person X's faces become the photo's face
  * Their clients send the key as "access_token: KEY" (server.c accepts it).
@@ -372,6 +373,8 @@ static void add_image(http_req *r, vs_app_worker *w, compat_in *in)
             if (l.items[i].name && strcmp(l.items[i].name, stem) == 0)
                 into = l.items[i].id;
     vs_person_list_free(&l);
+    if (into && !vs_http_consent_given(r, into))
+        return;
     if (enrol_one(r, w, in->img, into, stem, NULL, purpose))
         vs_http_reply_json(r, 200, message_reply("Image added successfully", stem));
 }
