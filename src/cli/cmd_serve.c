@@ -26,7 +26,7 @@ static const char serve_usage[] =
     "  --config FILE   settings, one per line: a flag's name without -- and its value\n"
     "  --port N        TCP port (8080)            --bind ADDR  IPv4 address (0.0.0.0)\n"
     "  --db URL        SQLite path or postgres:// URL (var/visage.db, or $VISAGE_DB)\n"
-    "  --threads N     request threads, each with its own analysis worker (2)\n"
+    "  --threads N     photos analysed at once (analysis workers) (2)\n"
     "  --models DIR    model folder (models, or $VISAGE_MODELS)\n"
     "  --web DIR       the UI's static files (web)\n"
     "  --index KIND    gallery index: flat (exact, default), int8 or hnsw\n"

@@ -1,11 +1,11 @@
 /*
  * http.h - visage's HTTP/JSON server: the /v1 API, /healthz, /metrics and the web UI's static
- * files, over libmicrohttpd with its internal thread pool.
+ * files, over libmicrohttpd (a thread per connection).
  *
  * The server sits on top of the service (app/app.h): every request that analyses a photo
- * borrows a vs_app_worker from a pool that holds at most one per server thread, so the face
- * contexts are created once and reused.  API keys (auth.c) are random 32-byte secrets shown once
- * as "vs_" + 43 base64url characters; the store keeps only their BLAKE2b hash.
+ * borrows a vs_app_worker from a pool of at most cfg.threads (the photos analysed at once), so
+ * the face contexts are created once and reused.  API keys (auth.c) are random 32-byte secrets
+ * shown once as "vs_" + 43 base64url characters; the store keeps only their BLAKE2b hash.
  *
  * Routes, roles, limits and the error format are described in routes.c (one route table) and
  * server.c; the contract the web UI codes against is docs-in-code there.
@@ -26,7 +26,7 @@
 typedef struct vs_http_config {
     const char *bind;           /* IPv4 address to listen on ("0.0.0.0") */
     int port;                   /* TCP port (8080); -1: any free port (see vs_http_port) */
-    int threads;                /* request threads = analysis workers (2) */
+    int threads;                /* analysis workers: photos analysed at once (2) */
     const char *web_dir;        /* folder of the UI's static files ("web") */
     size_t max_body;            /* request body bytes (20 MiB) */
     uint64_t max_pixels;        /* decoded image pixels (40,000,000) */

@@ -1,6 +1,16 @@
 /*
- * server.c - the HTTP server: a libmicrohttpd daemon with its internal thread pool, the life of
- * one request, replies, and the pool of analysis workers.
+ * server.c - the HTTP server: a libmicrohttpd daemon (a thread per connection), the life of one
+ * request, replies, and the pool of analysis workers.
+ *
+ * DESIGN NOTES (threads)
+ *   A. libmicrohttpd runs each connection in its own thread; how many photos are analysed at
+ *      once is bounded by the pool of analysis workers (cfg.threads), not by connections.  Its
+ *      thread-pool mode was measured first and dropped: a pool thread accepts every pending
+ *      connection it can when it wakes, and a kept-alive connection stays with the thread that
+ *      accepted it, so with 4 keep-alive clients on 2 threads one thread served all 4 in 3 of
+ *      6 runs while the other idled (bench/http_load.sh).  Here any free worker takes the next
+ *      photo of any connection, and a cheap request (/healthz, a GET) never queues behind an
+ *      analysis running on "its" thread.
  *
  * DESIGN NOTES (one request)
  *   1. libmicrohttpd calls on_request several times per request: first with the headers only,
@@ -12,12 +22,11 @@
  *      libmicrohttpd closes the connection after it.
  *   2. The body is buffered, never beyond max_body: past it (a chunked upload that declared no
  *      length) the rest is read and dropped, and the reply is 413.
- *   3. The last call runs the route's handler in the pool thread that owns the connection.  A
+ *   3. The last call runs the route's handler in the connection's thread.  A
  *      handler replies exactly once (a missing reply becomes a 500); every reply is JSON except
  *      /metrics and static files, and every reply is counted in the metrics.
- *   4. Handlers that analyse photos borrow a vs_app_worker: at most one per pool thread, made
- *      on first need and kept until the server stops, so with one worker per thread a request
- *      never waits for one.
+ *   4. Handlers that analyse photos borrow a vs_app_worker (at most cfg.threads, made on first
+ *      need and kept until the server stops); when all are busy the request waits for one.
  *   5. Bad input changes nothing: writes happen only after the whole request was parsed and
  *      validated, through service calls that are transactions.
  */
@@ -416,12 +425,12 @@ vs_status vs_http_start(vs_app *app, const vs_http_config *cfg, vs_http_server *
         vs_http_stop(s);
         return vs_err_set(err, VS_INTERNAL, "libsodium failed to initialise");
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)(c.port < 0 ? 0 : c.port), NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)c.max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)(c.port < 0 ? 0 : c.port), NULL, NULL, on_request,
+                                 s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c.timeout_s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)c.max_connections,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
         int e = errno;
         vs_http_stop(s);
