@@ -1,6 +1,7 @@
 /*
- * test_xnn.c - the XNNPACK backend (src/nn/backend_xnn.c) checked op by op against the reference
- * kernels (src/nn/kernels_ref.c), as ggml's test-backend-ops does.
+ * test_xnn.c - the XNNPACK backend (src/nn/backend_xnn.c) and our own element-wise kernels that
+ * run beside it (src/nn/kernels_ew.c) checked op by op against the reference kernels
+ * (src/nn/kernels_ref.c), as ggml's test-backend-ops does.
  *
  * Every case builds one vs_node by hand (SAME padding and the output shape are computed here with
  * graph.h's formulas), fills its inputs with seeded random numbers, prepares the XNNPACK operator,
@@ -19,6 +20,7 @@
 
 #include "nn/backend_xnn.h"
 #include "nn/kernels.h"
+#include "nn/kernels_ew.h"
 
 #define MAX_ERR 1e-4
 
@@ -375,6 +377,43 @@ static void resize_case(tcase *t, int h, int w, int c, int oh, int ow, int align
     t->out_shape = shp4(1, oh, ow, c);
 }
 
+static void transpose_case(tcase *t, vs_shape x, const int *perm)
+{
+    char name[96], sx[40];
+    shape_str(&x, sx, sizeof sx);
+    int used = snprintf(name, sizeof name, "Transpose %s perm ", sx);
+    for (int i = 0; i < x.rank && used < (int)sizeof name; i++)
+        used += snprintf(name + used, sizeof name - (size_t)used, "%d", perm[i]);
+    case_init(t, VS_OP_TRANSPOSE, 1, name);
+    set_in(t, 0, x);
+    t->out_shape = x;
+    for (int i = 0; i < x.rank; i++) {
+        t->node.perm[i] = perm[i];
+        t->out_shape.dim[i] = x.dim[perm[i]];
+    }
+}
+
+/* AFFINE over pieces of widths w[0..k-1] (rows of [1, 5, 6]) and a [2, C] scale and bias. */
+static void affine_case(tcase *t, const int *w, int k, vs_act act)
+{
+    char name[96];
+    int used = snprintf(name, sizeof name, "ChannelAffine %s pieces", act_name(act)), c = 0;
+    case_init(t, VS_OP_AFFINE, k + 1, name);
+    for (int i = 0; i < k; i++) {
+        set_in(t, i, shp4(1, 5, 6, w[i]));
+        c += w[i];
+        if (used < (int)sizeof name)
+            used += snprintf(name + used, sizeof name - (size_t)used, " %d", w[i]);
+    }
+    snprintf(t->name, sizeof t->name, "%s", name);
+    set_in(t, k, shp2(2, c));
+    t->weight[k] = 1;
+    t->node.act = act;
+    t->node.act_min = -0.25f;
+    t->node.act_max = 0.5f;
+    t->out_shape = shp4(1, 5, 6, c);
+}
+
 static void reshape_case(tcase *t, vs_shape x, vs_shape to)
 {
     case_init(t, VS_OP_RESHAPE, 1, "Reshape (copy)");
@@ -409,13 +448,17 @@ static double norm_err(const float *a, const float *r, int64_t n)
     return isnan(diff) ? INFINITY : diff / mag;
 }
 
+/* Which implementation a case runs against the reference. */
+typedef enum { ON_XNNPACK, ON_OWN } impl;
+
 /* Runs one case on one pool; returns the normalised error (INFINITY on a failure). */
-static double run_case(const tcase *t, pthreadpool_t pool)
+static double run_case(const tcase *t, pthreadpool_t pool, impl on)
 {
     vs_tview in[VS_MAX_IN] = {0};
     vs_tview xo = {.shape = t->out_shape}, ro = {.shape = t->out_shape};
     double err = INFINITY;
     vs_xnn_op *op = NULL;
+    vs_ew_plan *own = NULL;
     for (int i = 0; i < t->node.n_in; i++) {
         if (t->in_shape[i].rank < 0)
             continue;
@@ -429,21 +472,23 @@ static double run_case(const tcase *t, pthreadpool_t pool)
     ro.data = alloc_tensor(&ro.shape);
     if (!xo.data || !ro.data)
         goto out;
-    vs_status st = vs_xnn_prepare(&t->node, in, &xo, pool, &op);
-    CHECK(st == VS_OK && op, "%s: prepare: %s", t->name, vs_status_str(st));
+    vs_status st = on == ON_OWN ? vs_ew_plan_new(&t->node, in, &xo, &own)
+                                : vs_xnn_prepare(&t->node, in, &xo, pool, &op);
+    CHECK(st == VS_OK && (op || own), "%s: prepare: %s", t->name, vs_status_str(st));
     if (st != VS_OK)
         goto out;
     for (int i = 0; i < t->node.n_in; i++)
         if (in[i].data && !t->weight[i])
             fill(in[i].data, &in[i].shape, t->lo[i], t->hi[i]);
-    st = vs_xnn_run(op);
-    CHECK(st == VS_OK, "%s: xnn run: %s", t->name, vs_status_str(st));
+    st = on == ON_OWN ? vs_ew_plan_run(own, pool) : vs_xnn_run(op);
+    CHECK(st == VS_OK, "%s: run: %s", t->name, vs_status_str(st));
     vs_status rst = vs_ref_run(&t->node, in, &ro);
     CHECK(rst == VS_OK, "%s: reference: %s", t->name, vs_status_str(rst));
     if (st == VS_OK && rst == VS_OK)
         err = norm_err(xo.data, ro.data, vs_shape_numel(&ro.shape));
 out:
     vs_xnn_free(op);
+    vs_ew_plan_free(own);
     for (int i = 0; i < VS_MAX_IN; i++)
         free(in[i].data);
     free(xo.data);
@@ -451,15 +496,21 @@ out:
     return err;
 }
 
-static void check_case(const tcase *t, pthreadpool_t pool2)
+/* Runs t on one thread and on pool2 against the reference; the errors must be <= max_err. */
+static void check_impl(const tcase *t, pthreadpool_t pool2, impl on, double max_err)
 {
-    const double e1 = run_case(t, NULL);
-    const double e2 = run_case(t, pool2);
-    const int ok = e1 <= MAX_ERR && e2 <= MAX_ERR;
+    const double e1 = run_case(t, NULL, on);
+    const double e2 = run_case(t, pool2, on);
+    const int ok = e1 <= max_err && e2 <= max_err;
     printf("  %-4s %-58s err %.2e (1 thread) %.2e (2 threads)\n", ok ? "ok" : "FAIL", t->name, e1,
            e2);
     if (!ok)
         failures++;
+}
+
+static void check_case(const tcase *t, pthreadpool_t pool2)
+{
+    check_impl(t, pool2, ON_XNNPACK, MAX_ERR);
 }
 
 /* ---- the cases ----------------------------------------------------------------------------- */
@@ -596,13 +647,83 @@ static void op_cases(pthreadpool_t pool2)
     }
     reshape_case(&t, shp4(1, 7, 9, 3), shp2(7, 27));
     check_case(&t, pool2);
+
+    printf("TRANSPOSE (a channel shuffle or a copy once dims are merged)\n");
+    static const struct {
+        int rank;
+        int64_t dim[5];
+        int perm[5];
+    } transposes[] = {
+        {4, {1, 3, 7, 9}, {0, 2, 3, 1}},       /* NCHW -> NHWC */
+        {4, {1, 7, 9, 3}, {0, 3, 1, 2}},       /* NHWC -> NCHW */
+        {5, {1, 4, 5, 2, 6}, {0, 1, 2, 4, 3}}, /* ShuffleNet's channel shuffle */
+        {3, {2, 3, 4}, {0, 2, 1}},             /* with a batch */
+        {3, {2, 3, 4}, {2, 0, 1}},             /* two merged dims against one */
+        {4, {1, 1, 6, 5}, {0, 2, 1, 3}},       /* moves a dim of size 1 only: a copy */
+        {3, {2, 1, 3}, {0, 2, 1}},             /* the same, between two others */
+        {4, {2, 1, 3, 5}, {3, 1, 0, 2}},       /* dims merged across one of size 1 */
+    };
+    for (size_t i = 0; i < sizeof transposes / sizeof transposes[0]; i++) {
+        transpose_case(&t, shp(transposes[i].rank, transposes[i].dim), transposes[i].perm);
+        check_case(&t, pool2);
+    }
+}
+
+/* Our own element-wise kernels (kernels_ew.c): tanh and exp within a few ulp, softmax over narrow
+ * rows, and AFFINE exactly. */
+static void own_cases(pthreadpool_t pool2)
+{
+    tcase t;
+    printf("own kernels (kernels_ew.c)\n");
+    unary_case(&t, VS_OP_TANH, shp4(1, 7, 9, 3));
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    unary_case(&t, VS_OP_TANH, shp4(1, 64, 64, 16));
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    unary_case(&t, VS_OP_EXP, shp4(1, 7, 9, 3));
+    t.lo[0] = -10.0f;
+    t.hi[0] = 10.0f;
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    unary_case(&t, VS_OP_EXP, shp2(3, 5001));
+    t.lo[0] = -90.0f; /* down to subnormal results */
+    t.hi[0] = 0.0f;
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    softmax_case(&t, shp(3, (const int64_t[]){1, 4420, 2}));
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    softmax_case(&t, shp(3, (const int64_t[]){3, 5, 7}));
+    check_impl(&t, pool2, ON_OWN, 1e-6);
+    static const int widths[] = {64, 32, 32, 13, 3, 8, 1};
+    affine_case(&t, widths, 1, VS_ACT_NONE);
+    check_impl(&t, pool2, ON_OWN, 0.0);
+    affine_case(&t, widths, 3, VS_ACT_RELU);
+    check_impl(&t, pool2, ON_OWN, 0.0);
+    affine_case(&t, widths + 3, 4, VS_ACT_CLAMP);
+    check_impl(&t, pool2, ON_OWN, 0.0);
+    affine_case(&t, widths, 7, VS_ACT_RELU6);
+    check_impl(&t, pool2, ON_OWN, 0.0);
+
+    /* What they do not run goes to XNNPACK or the reference. */
+    static const struct {
+        vs_op op;
+        int channels;
+    } refused[] = {{VS_OP_SOFTMAX, 8}, {VS_OP_SIGMOID, 4}, {VS_OP_TRANSPOSE, 4}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        vs_node n = {.op = refused[i].op, .n_in = 1, .axis = 1, .perm = {1, 0}};
+        float d[64] = {0};
+        vs_tview in = {d, shp2(2, refused[i].channels)}, out = in;
+        vs_ew_plan *p = (vs_ew_plan *)&out; /* must be overwritten with NULL */
+        const vs_status st = vs_ew_plan_new(&n, &in, &out, &p);
+        const int ok = st == VS_UNSUPPORTED && p == NULL;
+        printf("  %-4s %-58s %s\n", ok ? "ok" : "FAIL", vs_op_name(n.op), vs_status_str(st));
+        if (!ok)
+            failures++;
+    }
 }
 
 /* Nodes XNNPACK cannot run: prepare must refuse them with VS_UNSUPPORTED and a NULL op. */
 static void unsupported_cases(void)
 {
     printf("refused with VS_UNSUPPORTED\n");
-    tcase cases[8];
+    tcase cases[10];
     int nc = 0;
     unary_case(&cases[nc++], VS_OP_TANH, shp2(3, 4));
     unary_case(&cases[nc++], VS_OP_EXP, shp2(3, 4));
@@ -620,6 +741,8 @@ static void unsupported_cases(void)
     snprintf(cases[nc++].name, sizeof cases[0].name, "AvgPool 2x2 with left pad 2");
     pool_case(&cases[nc], VS_OP_MAXPOOL, 5, 5, 2, 1, 2, VS_PAD_VALID);
     snprintf(cases[nc++].name, sizeof cases[0].name, "MaxPool 1x1");
+    /* Swaps the outer two of three dims: no channel shuffle (the reference runs it). */
+    transpose_case(&cases[nc++], shp(3, (const int64_t[]){2, 3, 4}), (const int[]){1, 0, 2});
 
     for (int i = 0; i < nc; i++) {
         tcase *t = &cases[i];
@@ -718,6 +841,7 @@ int main(void)
     }
     pthreadpool_t pool2 = pthreadpool_create(2);
     op_cases(pool2);
+    own_cases(pool2);
     unsupported_cases();
     alias_is_a_noop();
     perf_conv();

@@ -587,6 +587,58 @@ static vs_status prep_resize(const vs_node *n, const vs_tview *in, const vs_tvie
     return map_status(s);
 }
 
+/*
+ * TRANSPOSE, seen as moving whole runs of elements: dims of size 1 dropped and neighbouring dims
+ * that stay neighbours merged.  What is left is either nothing (a copy) or, most often, the swap
+ * of the last two of [batch, groups, group_channels]: XNNPACK's channel shuffle, which writes
+ * output[b][c * groups + g] = input[b][g * group_channels + c].  That covers NCHW <-> NHWC
+ * ([C, HW] <-> [HW, C]) and ShuffleNet's channel shuffle ([.., 2, C/2] -> [.., C/2, 2]).
+ */
+static vs_status prep_transpose(const vs_node *n, const vs_tview *in, const vs_tview *out,
+                                vs_xnn_op *op)
+{
+    const vs_shape *xs = &in[0].shape;
+    if (xs->rank < 1 || out->shape.rank != xs->rank || !same_numel(xs, &out->shape))
+        return VS_UNSUPPORTED;
+    /* pos[p]: input dim p's place among the input dims larger than 1. */
+    int pos[VS_MAX_DIMS], npos = 0;
+    for (int p = 0; p < xs->rank; p++)
+        pos[p] = xs->dim[p] == 1 ? -1 : npos++;
+    size_t dim[VS_MAX_DIMS]; /* merged dims in output order, and their (last) input places */
+    int src[VS_MAX_DIMS], r = 0;
+    for (int d = 0; d < xs->rank; d++) {
+        const int p = n->perm[d];
+        if (p < 0 || p >= xs->rank || out->shape.dim[d] != xs->dim[p])
+            return VS_INVAL;
+        if (pos[p] < 0)
+            continue;
+        if (r > 0 && src[r - 1] + 1 == pos[p]) {
+            dim[r - 1] *= (size_t)xs->dim[p];
+            src[r - 1] = pos[p];
+            continue;
+        }
+        dim[r] = (size_t)xs->dim[p];
+        src[r++] = pos[p];
+    }
+    enum xnn_status s;
+    if (r <= 1) {
+        s = xnn_create_copy_nc_x32(1, 1, 1, 0, &op->main);
+        if (s == xnn_status_success)
+            s = xnn_setup_copy_nc_x32(op->main, numel(xs), in[0].data, out->data, op->pool);
+        return map_status(s);
+    }
+    /* Output order [batch,] group_channels, groups; the input holds groups before channels. */
+    const int b = r == 3;
+    if (r > 3 || (b && src[0] > src[1]) || src[b] < src[b + 1])
+        return VS_UNSUPPORTED;
+    const size_t batch = b ? dim[0] : 1, channels = dim[b], groups = dim[b + 1];
+    s = xnn_create_channel_shuffle_nc_x32(groups, channels, groups * channels, groups * channels, 0,
+                                          &op->main);
+    if (s == xnn_status_success)
+        s = xnn_setup_channel_shuffle_nc_x32(op->main, batch, in[0].data, out->data, op->pool);
+    return map_status(s);
+}
+
 /* RESHAPE and IDENTITY: nothing to do when the output aliases the input, else a copy. */
 static vs_status prep_alias(const vs_tview *in, const vs_tview *out, vs_xnn_op *op)
 {
@@ -643,9 +695,11 @@ static vs_status prep_node(const vs_node *n, const vs_tview *in, const vs_tview 
     case VS_OP_RESHAPE:
     case VS_OP_IDENTITY:
         return prep_alias(in, out, op);
+    case VS_OP_TRANSPOSE:
+        return prep_transpose(n, in, out, op);
     default:
-        /* TANH, EXP, RSQRT (no f32 operator in this XNNPACK), SUM, REDUCE_MAX, TRANSPOSE,
-         * CONCAT, SLICE, INPUT, CONST. */
+        /* TANH, EXP, RSQRT (no f32 operator in this XNNPACK), SUM, REDUCE_MAX, CONCAT, SLICE,
+         * INPUT, CONST. */
         return VS_UNSUPPORTED;
     }
 }

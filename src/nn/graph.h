@@ -80,7 +80,8 @@ typedef enum { VS_DT_F32 = 0, VS_DT_I32 = 1 } vs_dtype;
     X(SLICE, "Slice")                                                                              \
     X(RESIZE_BILINEAR, "ResizeBilinear")                                                           \
     X(IDENTITY, "Identity")                                                                        \
-    X(SQUEEZE, "Squeeze")
+    X(SQUEEZE, "Squeeze")                                                                          \
+    X(AFFINE, "ChannelAffine")
 
 typedef enum {
 #define VS_OP_ENUM(name, str) VS_OP_##name,
@@ -153,6 +154,12 @@ typedef struct vs_value {
  *                    loaders emit it: shape inference turns it into a RESHAPE, so kernels and
  *                    backends never see it.
  *   SOFTMAX, CONCAT  axis may be negative when loaded; shape inference normalises it.
+ *   AFFINE           in: x_0 .. x_k-1 (k >= 1), then sb [2, C]: y = act(x * sb[0][c] + sb[1][c])
+ *                    for channel c of the last dim, x being the x_i concatenated along their
+ *                    last dim (C channels in all); rounded after the multiply and after the
+ *                    add, exactly as MUL then ADD.  act NONE, RELU, RELU6 or CLAMP.  Only
+ *                    graph_opt.c makes it (a batch-norm that no convolution can absorb, as in
+ *                    DenseNet, where it follows a concat).
  */
 typedef struct vs_node {
     vs_op op;

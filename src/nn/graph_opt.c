@@ -5,7 +5,11 @@
  * convolution, ReLU6 as Relu + Minimum + Maximum, PReLU as max(x,0) + g * min(x,0) (mobileface)
  * or relu(x) + c * (x - |x|) (mobilefacenet), padding as a separate Pad before a VALID conv.
  * Every one of those costs a pass over memory at run time, so we fold them into the convolution
- * that produces their input (its weights, bias, activation or padding) where that is exact.
+ * that produces their input (its weights, bias, activation or padding) where that is exact.  A
+ * batch-norm no convolution can take (DenseNet's, after a concat) becomes one AFFINE node that
+ * also reads the concat's inputs itself; and a pool that shrinks the image moves in front of the
+ * per-pixel op feeding it (a 1x1 convolution before an average, tanh before a max), which then
+ * works on fewer pixels.
  *
  * A rewrite that removes node B after node A makes A write B's output value (A.out = B.out), so
  * every later reference stays valid; the orphaned value is never read again.  Dead nodes are
@@ -171,7 +175,8 @@ static int64_t out_channels(const vs_graph *g, const vs_node *n)
 /* Element-wise ops that can carry a fused clamp (their act field; see graph.h). */
 static int takes_clamp(const vs_node *n)
 {
-    return n->op == VS_OP_ADD || n->op == VS_OP_SUB || n->op == VS_OP_MUL || n->op == VS_OP_DIV;
+    return n->op == VS_OP_ADD || n->op == VS_OP_SUB || n->op == VS_OP_MUL || n->op == VS_OP_DIV ||
+           n->op == VS_OP_AFFINE;
 }
 
 static int is_weighted(const vs_node *n)
@@ -252,6 +257,63 @@ static int fuse_affine(vs_graph *g, const int *uses, vs_node *c)
         return 1;
     }
     return 0;
+}
+
+/* Add(Mul(x, s), b) with per-channel constants s and b, a batch-norm that no convolution could
+ * absorb (DenseNet's comes after a concat and before a ReLU), becomes one AFFINE(x, [s; b]):
+ * one pass over memory instead of two, computing the same two roundings. */
+static int fuse_channel_affine(vs_graph *g, const int *uses, vs_node *c)
+{
+    if (c->op != VS_OP_ADD)
+        return 0;
+    const vs_shape *ys = &g->values[c->out].shape;
+    const int64_t ch = ys->rank ? ys->dim[ys->rank - 1] : 0;
+    for (int side = 0; side < 2; side++) {
+        const vs_node *m = sole_producer(g, uses, c->in[side]);
+        const int b = c->in[1 - side];
+        if (!m || m->op != VS_OP_MUL || m->act != VS_ACT_NONE || !const_per_channel(g, b, ch))
+            continue;
+        for (int ms = 0; ms < 2; ms++) {
+            const int x = m->in[ms], s = m->in[1 - ms];
+            if (is_const(g, x) || !const_per_channel(g, s, ch) ||
+                g->values[x].shape.rank != ys->rank ||
+                vs_shape_numel(&g->values[x].shape) != vs_shape_numel(ys))
+                continue; /* a constant that broadcasts x to a bigger shape is no batch-norm */
+            const int sb = new_const(g, c->name, "scale_bias", 2 * ch, NULL);
+            if (sb < 0)
+                return -1;
+            float *d = g->values[sb].data;
+            for (int64_t k = 0; k < ch; k++) {
+                d[k] = channel_val(g, s, k);
+                d[ch + k] = channel_val(g, b, k);
+            }
+            g->values[sb].shape = (vs_shape){.rank = 2, .dim = {2, ch}};
+            c->op = VS_OP_AFFINE; /* keeps the clamp fused into the Add */
+            c->in[0] = x;
+            c->in[1] = sb;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* AFFINE over a Concat along the last dim that nothing else reads takes the concat's inputs:
+ * its kernel reads the pieces in turn, so the concatenated copy is never written. */
+static int fuse_affine_concat(vs_graph *g, const int *uses, vs_node *c)
+{
+    if (c->op != VS_OP_AFFINE || c->n_in != 2)
+        return 0;
+    vs_node *p = sole_producer(g, uses, c->in[0]);
+    if (!p || p->op != VS_OP_CONCAT || p->n_in + 1 > VS_MAX_IN ||
+        p->axis != g->values[p->out].shape.rank - 1)
+        return 0;
+    const int sb = c->in[1];
+    for (int i = 0; i < p->n_in; i++)
+        c->in[i] = p->in[i];
+    c->in[p->n_in] = sb;
+    c->n_in = p->n_in + 1;
+    p->op = DEAD;
+    return 1;
 }
 
 /* Activation after a weighted node or a clamp-like node: Relu, Relu6, Minimum/Maximum with a
@@ -484,6 +546,68 @@ static int fuse_pad(vs_graph *g, const int *uses, vs_node *c)
     return 1;
 }
 
+/* Makes pool node c (reading only p's output) run before p: the pool takes p's slot, reading p's
+ * input and writing the middle value, now pool-sized with p's input channels; p takes the pool's
+ * slot and writes the pool's output.  Both keep their slots, so the order stays topological. */
+static void pool_first(vs_graph *g, vs_node *p, vs_node *c)
+{
+    const int pi = (int)(p - g->nodes), ci = (int)(c - g->nodes);
+    const int mid = p->out;
+    const int64_t in_ch = g->values[p->in[0]].shape.dim[3];
+    vs_node op = *p, pool = *c;
+    pool.in[0] = op.in[0];
+    pool.out = mid;
+    op.in[0] = mid;
+    op.out = c->out;
+    g->values[mid].shape = g->values[c->out].shape;
+    g->values[mid].shape.dim[3] = in_ch;
+    g->nodes[pi] = pool;
+    g->nodes[ci] = op;
+    g->values[mid].producer = pi;
+    g->values[op.out].producer = ci;
+}
+
+static int pool_shrinks(const vs_graph *g, const vs_node *c)
+{
+    const vs_shape *xs = &g->values[c->in[0]].shape, *ys = &g->values[c->out].shape;
+    return xs->rank == 4 && ys->dim[1] * ys->dim[2] < xs->dim[1] * xs->dim[2];
+}
+
+/*
+ * A pool that shrinks the image runs before the per-pixel op that feeds it, which then works on
+ * the pooled pixels only:
+ *   - AvgPool(Conv1x1(x)) = Conv1x1(AvgPool(x)) when the pool has no padding and the convolution
+ *     no activation: a pointwise convolution is affine per pixel, so it commutes with averaging
+ *     (the bias too: the average of a constant is the constant).  DenseNet's transition layers
+ *     (fr_expression) spent three quarters of their multiply-adds on pixels the pool then
+ *     averaged away.  The sums are the same sums in another order: only the rounding changes.
+ *   - MaxPool(f(x)) = f(MaxPool(x)) for f = Tanh or Sigmoid, non-decreasing functions, so the
+ *     maximum of the results is the result of the maximum, bit for bit (SSR-Net's tanh layers,
+ *     fr_age and fr_gender).  Only a window of nothing but NaN differs: -inf against f(-inf).
+ */
+static int pool_before_pixel_op(vs_graph *g, const int *uses, vs_node *c)
+{
+    if ((c->op != VS_OP_AVGPOOL && c->op != VS_OP_MAXPOOL) || !pool_shrinks(g, c))
+        return 0;
+    vs_node *p = sole_producer(g, uses, c->in[0]);
+    if (!p)
+        return 0;
+    if (c->op == VS_OP_MAXPOOL && (p->op == VS_OP_TANH || p->op == VS_OP_SIGMOID)) {
+        pool_first(g, p, c);
+        return 1;
+    }
+    if (c->op != VS_OP_AVGPOOL || c->pad[0] || c->pad[1] || c->pad[2] || c->pad[3])
+        return 0;
+    if (p->op != VS_OP_CONV2D || p->act != VS_ACT_NONE || p->stride[0] != 1 || p->stride[1] != 1 ||
+        p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
+        return 0;
+    const vs_shape *f = &g->values[p->in[1]].shape;
+    if (f->rank != 4 || f->dim[0] != 1 || f->dim[1] != 1)
+        return 0;
+    pool_first(g, p, c);
+    return 1;
+}
+
 vs_status vs_graph_fuse(vs_graph *g, vs_err *err)
 {
     int *uses = malloc((size_t)(g->n_values + 64) * sizeof *uses);
@@ -508,11 +632,17 @@ vs_status vs_graph_fuse(vs_graph *g, vs_err *err)
             if (!r)
                 r = fuse_affine(g, uses, c);
             if (!r)
+                r = fuse_channel_affine(g, uses, c);
+            if (!r)
+                r = fuse_affine_concat(g, uses, c);
+            if (!r)
                 r = fuse_clamp(g, uses, c);
             if (!r)
                 r = fuse_other_act(g, uses, c);
             if (!r)
                 r = fuse_pad(g, uses, c);
+            if (!r)
+                r = pool_before_pixel_op(g, uses, c);
             if (r < 0) {
                 free(uses);
                 return vs_err_set(err, VS_NOMEM, "fusing %s", g->name);

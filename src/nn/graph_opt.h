@@ -13,7 +13,8 @@ vs_status vs_graph_toposort(vs_graph *g, vs_err *err);
  * inferred). */
 vs_status vs_graph_fold(vs_graph *g, vs_err *err);
 
-/* Fuses batch-norm, bias, activations and padding into convolutions (see graph_opt.c). */
+/* Fuses batch-norm, bias, activations and padding into convolutions, the rest of a batch-norm
+ * into AFFINE nodes, and moves pools before per-pixel ops (see graph_opt.c). */
 vs_status vs_graph_fuse(vs_graph *g, vs_err *err);
 
 /* Drops nodes whose output no graph output needs, and frees constants nothing reads. */

@@ -200,6 +200,31 @@ static vs_status infer_concat(vs_graph *g, vs_node *n, vs_shape *o, vs_err *err)
     return VS_OK;
 }
 
+/* AFFINE: the pieces concatenated along their last dim; sb holds a scale and a bias per channel. */
+static vs_status infer_affine(vs_graph *g, vs_node *n, vs_shape *o, vs_err *err)
+{
+    const int k = n->n_in - 1;
+    if (k < 1 || n->in[k] < 0)
+        return FAIL("ChannelAffine %s: needs an input and its scale and bias", n->name);
+    const vs_shape *x = in_shape(g, n, 0);
+    if (x->rank < 1)
+        return FAIL("ChannelAffine %s: scalar input", n->name);
+    *o = *x;
+    o->dim[x->rank - 1] = 0;
+    for (int i = 0; i < k; i++) {
+        const vs_shape *y = in_shape(g, n, i);
+        if (n->in[i] < 0 || y->rank != x->rank)
+            return FAIL("ChannelAffine %s: inputs of different rank", n->name);
+        for (int d = 0; d + 1 < x->rank; d++)
+            if (y->dim[d] != x->dim[d])
+                return FAIL("ChannelAffine %s: input %d differs in dim %d", n->name, i, d);
+        o->dim[x->rank - 1] += y->dim[x->rank - 1];
+    }
+    if (vs_shape_numel(in_shape(g, n, k)) != 2 * o->dim[x->rank - 1])
+        return FAIL("ChannelAffine %s: scale and bias do not match the channels", n->name);
+    return VS_OK;
+}
+
 static vs_status infer_misc(vs_graph *g, vs_node *n, vs_shape *o, vs_err *err)
 {
     const vs_shape *x = in_shape(g, n, 0);
@@ -292,6 +317,9 @@ vs_status vs_graph_infer_node(vs_graph *g, vs_node *n, vs_err *err)
         break;
     case VS_OP_CONCAT:
         st = infer_concat(g, n, &o, err);
+        break;
+    case VS_OP_AFFINE:
+        st = infer_affine(g, n, &o, err);
         break;
     case VS_OP_INPUT:
     case VS_OP_CONST:

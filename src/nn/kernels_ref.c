@@ -614,6 +614,46 @@ static vs_status unary(const vs_node *n, const vs_tview *in, vs_tview *out)
     return VS_OK;
 }
 
+/* AFFINE: MUL by sb[0] then ADD of sb[1] (each rounded to float, as those two nodes compute)
+ * and the clamp graph_opt.c fused, over the inputs concatenated along their last dim. */
+static vs_status affine(const vs_node *n, const vs_tview *in, vs_tview *out)
+{
+    const int k = n->n_in - 1;
+    const vs_shape *ys = &out->shape;
+    act_params act = {n->act, n->act_min, n->act_max, n->alpha, NULL, 0};
+    if (k < 1 || ys->rank < 1 || !in[k].data)
+        return VS_INVAL;
+    if (n->act != VS_ACT_NONE && n->act != VS_ACT_RELU && n->act != VS_ACT_RELU6 &&
+        n->act != VS_ACT_CLAMP)
+        return VS_UNSUPPORTED;
+    const int64_t ch = ys->dim[ys->rank - 1], rows = ch ? numel(ys) / ch : 0;
+    int64_t sum = 0;
+    for (int i = 0; i < k; i++) {
+        const vs_shape *s = &in[i].shape;
+        if (!in[i].data || s->rank != ys->rank || numel(s) != rows * s->dim[s->rank - 1])
+            return VS_INVAL;
+        sum += s->dim[s->rank - 1];
+    }
+    if (sum != ch || numel(&in[k].shape) != 2 * ch)
+        return VS_INVAL;
+    const float *scale = in[k].data, *bias = in[k].data + ch;
+    for (int64_t r = 0; r < rows; r++) {
+        float *y = out->data + r * ch;
+        int64_t c0 = 0;
+        for (int i = 0; i < k; i++) {
+            const int64_t w = in[i].shape.dim[ys->rank - 1];
+            const float *x = in[i].data + r * w;
+            for (int64_t c = 0; c < w; c++) {
+                const float m = x[c] * scale[c0 + c];
+                y[c0 + c] = m + bias[c0 + c];
+            }
+            c0 += w;
+        }
+        act_row(&act, y, y, ch);
+    }
+    return VS_OK;
+}
+
 /* ---- softmax, pooling, reductions -------------------------------------------------------- */
 
 /* SOFTMAX: tfjs's Softmax kernel: m = max (NaN wins), e = exp(x - m) with x - m in float and exp
@@ -890,8 +930,28 @@ static vs_status transpose(const vs_node *n, const vs_tview *in, vs_tview *out)
     return VS_OK;
 }
 
+/* Copies n floats: a plain loop for short runs (fr_detect concatenates and slices thousands of
+ * rows of two), where a call to memcpy costs more than the copy.  GCC would turn the loop back
+ * into a memcpy call: COPY_OPTS, on this helper and on the kernels that inline it, stops it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define COPY_OPTS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define COPY_OPTS
+#endif
+
+COPY_OPTS static inline __attribute__((always_inline)) void
+copy_run(float *restrict y, const float *restrict x, int64_t n)
+{
+    if (n >= 16) {
+        memcpy(y, x, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i];
+}
+
 /* CONCAT: tfjs's Concat: inputs laid one after the other along axis. */
-static vs_status concat(const vs_node *n, const vs_tview *in, vs_tview *out)
+COPY_OPTS static vs_status concat(const vs_node *n, const vs_tview *in, vs_tview *out)
 {
     const vs_shape *ys = &out->shape;
     int axis = n->axis < 0 ? n->axis + ys->rank : n->axis;
@@ -918,8 +978,7 @@ static vs_status concat(const vs_node *n, const vs_tview *in, vs_tview *out)
     for (int64_t o = 0; o < outer; o++) {
         for (int i = 0; i < n->n_in; i++) {
             int64_t chunk = in[i].shape.dim[axis] * inner;
-            if (chunk > 0)
-                memcpy(y, in[i].data + o * chunk, (size_t)chunk * sizeof(float));
+            copy_run(y, in[i].data + o * chunk, chunk);
             y += chunk;
         }
     }
@@ -927,7 +986,7 @@ static vs_status concat(const vs_node *n, const vs_tview *in, vs_tview *out)
 }
 
 /* SLICE: tfjs's Slice: out[i...] = in[begin + i...]; sizes come from the inferred out shape. */
-static vs_status slice(const vs_node *n, const vs_tview *in, vs_tview *out)
+COPY_OPTS static vs_status slice(const vs_node *n, const vs_tview *in, vs_tview *out)
 {
     const vs_shape *s = &in[0].shape, *ys = &out->shape;
     int64_t ist[VS_MAX_DIMS];
@@ -946,12 +1005,26 @@ static vs_status slice(const vs_node *n, const vs_tview *in, vs_tview *out)
         return VS_OK;
     }
     strides_of(s, ist);
-    int64_t base = 0, inner = ys->dim[r - 1];
+    const float *x = in[0].data;
     for (int d = 0; d < r; d++)
-        base += n->begin[d] * ist[d];
-    for (int64_t row = 0; row < total / inner; row++) {
-        const float *x = in[0].data + base + flat_offset(row, ys->dim, ist, r - 1);
-        memcpy(out->data + row * inner, x, (size_t)inner * sizeof(float));
+        x += n->begin[d] * ist[d];
+    /* The dims after d0 are taken whole, so each index of dims [0, d0) is one contiguous run;
+     * the loop walks those indices as an odometer. */
+    int d0 = r - 1;
+    while (d0 > 0 && ys->dim[d0] == s->dim[d0])
+        d0--;
+    const int64_t run = ys->dim[d0] * ist[d0];
+    int64_t idx[VS_MAX_DIMS] = {0};
+    float *y = out->data;
+    for (int64_t row = 0; row < total / run; row++, y += run) {
+        copy_run(y, x, run);
+        for (int d = d0 - 1; d >= 0; d--) {
+            x += ist[d];
+            if (++idx[d] < ys->dim[d])
+                break;
+            x -= ist[d] * ys->dim[d];
+            idx[d] = 0;
+        }
     }
     return VS_OK;
 }
@@ -1072,6 +1145,8 @@ vs_status vs_ref_run(const vs_node *n, const vs_tview *in, vs_tview *out)
         return slice(n, in, out);
     case VS_OP_RESIZE_BILINEAR:
         return resize_bilinear(n, in, out);
+    case VS_OP_AFFINE:
+        return affine(n, in, out);
     case VS_OP_INPUT:
     case VS_OP_CONST:
     case VS_OP_COUNT:

@@ -4,8 +4,9 @@
  * vs_nn_runtime_new does all the allocation a runtime will ever do: the activation arena the
  * memory plan sized, the tensor views of every node, and (on the XNNPACK backend) one XNNPACK
  * operator per node that XNNPACK can run, created and set up against the arena's fixed
- * addresses.  Nodes XNNPACK cannot run use the reference kernels, so every model runs on both
- * backends.  vs_nn_run then only walks the nodes.
+ * addresses.  Our own kernels take the nodes they run faster (kernels_dw.c) or that XNNPACK has
+ * no operator for (kernels_ew.c); the rest use the reference kernels, so every model runs on
+ * both backends.  vs_nn_run then only walks the nodes.
  *
  * A runtime belongs to one thread at a time; several runtimes may share one model.
  */
@@ -15,13 +16,15 @@
 #include "backend_xnn.h"
 #include "kernels.h"
 #include "kernels_dw.h"
+#include "kernels_ew.h"
 #include "model.h"
 
 typedef struct node_exec {
     vs_tview in[VS_MAX_IN];
     vs_tview out;
     vs_xnn_op *xop; /* XNNPACK operator, or */
-    vs_dw_plan *dw; /* our depthwise kernel, or neither: the reference kernel */
+    vs_dw_plan *dw; /* our depthwise kernel, or */
+    vs_ew_plan *ew; /* our element-wise kernel, or none of them: the reference kernel */
 } node_exec;
 
 struct vs_runtime {
@@ -124,6 +127,13 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
             vs_dw_plan_new(n, e->in, &e->out, &e->dw) == VS_OK)
             continue;
         e->dw = NULL;
+        st = vs_ew_plan_new(n, e->in, &e->out, &e->ew);
+        if (st == VS_OK)
+            continue;
+        if (st != VS_UNSUPPORTED) {
+            vs_err_set(err, st, "could not prepare node %s (%s)", n->name, vs_op_name(n->op));
+            goto fail;
+        }
         st = vs_xnn_prepare(n, e->in, &e->out, rt->pool, &e->xop);
         if (st == VS_UNSUPPORTED) {
             st = VS_OK;
@@ -149,6 +159,7 @@ void vs_nn_runtime_free(vs_runtime *rt)
         for (int i = 0; i < rt->m->g->n_nodes; i++) {
             vs_xnn_free(rt->exec[i].xop);
             vs_dw_plan_free(rt->exec[i].dw);
+            vs_ew_plan_free(rt->exec[i].ew);
         }
     if (rt->pool)
         pthreadpool_destroy(rt->pool);
@@ -174,6 +185,7 @@ vs_status vs_nn_run(vs_runtime *rt, vs_err *err)
         node_exec *e = &rt->exec[i];
         vs_status st = e->xop  ? vs_xnn_run(e->xop)
                        : e->dw ? vs_dw_plan_run(e->dw, e->in[0].data, e->out.data, rt->pool)
+                       : e->ew ? vs_ew_plan_run(e->ew, rt->pool)
                                : vs_ref_run(&g->nodes[i], e->in, &e->out);
         if (st != VS_OK)
             return vs_err_set(err, st, "node %s (%s) failed", g->nodes[i].name,
