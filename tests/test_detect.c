@@ -762,6 +762,17 @@ static vs_image *darken(const vs_image *src, uint32_t seed)
 /* Faces whose shorter side is at least this many pixels: large enough to recognise. */
 #define LL_RECOGNISABLE 32.0f
 
+/*
+ * Recall on the darkened copies with the low-light step, all faces, relative to the originals
+ * (1 by construction).  Issue #7 asks for 0.95; the step reaches 0.874 and this floor guards it.
+ * What stops 0.95 is the darkening itself, measured on the same photos with exact knowledge of
+ * it: quantising the dark frame to 8 bits, with no noise at all, and inverting the curve exactly
+ * already loses 5.4% of the faces (10..20-pixel faces in crowds whose dark half is one or two
+ * levels), and sensor noise of sigma 2 alone, on the originals, 2.4%.
+ */
+#define LL_MIN_RECALL 0.85
+#define LL_GOAL_RECALL 0.95
+
 typedef struct ll_tally {
     int images, faces, dark, enhanced, found_off, found_on;
     int big, big_off, big_on; /* the same for faces >= LL_RECOGNISABLE */
@@ -843,10 +854,12 @@ static void low_light_recall(void)
            "copies: %d dark, %d enhanced\n",
            t.images, t.faces, t.big, LL_RECOGNISABLE, t.dark, t.enhanced);
     printf("  recall on the darkened copies, without / with the low-light step: all faces "
-           "%.1f%% / %.1f%%; faces >= %.0f px %.1f%% / %.1f%%\n",
-           100 * r_off, 100 * r_on, LL_RECOGNISABLE, 100 * b_off, 100 * b_on);
+           "%.1f%% / %.1f%% (issue #7's goal: %.0f%%); faces >= %.0f px %.1f%% / %.1f%%\n",
+           100 * r_off, 100 * r_on, 100 * LL_GOAL_RECALL, LL_RECOGNISABLE, 100 * b_off, 100 * b_on);
     CHECK(t.dark == t.images && t.enhanced == t.images,
           "every darkened photo must be measured dark and enhanced");
+    CHECK(r_on >= LL_MIN_RECALL, "recall with enhancement on all faces: %.3f < %.2f", r_on,
+          LL_MIN_RECALL);
     CHECK(b_on >= 0.95, "recall with enhancement on faces >= %.0f px: %.3f < 0.95", LL_RECOGNISABLE,
           b_on);
     CHECK(r_on > r_off, "the low-light step must help: %.3f <= %.3f", r_on, r_off);

@@ -57,17 +57,24 @@ vs_status vs_img_brightness(const vs_image *img, vs_brightness *out, vs_err *err
     return VS_OK;
 }
 
-/* Replaces the luma of one pixel by ynew, keeping chroma (see the file comment). */
-static void set_luma(uint8_t *p, int c, uint8_t yold, double ynew)
+/* Replaces the luma of one pixel by ynew (0..255), keeping chroma (see the file comment).  Each
+ * channel becomes round(p + ynew - yold), which is p - yold + round(ynew) since p - yold is a
+ * whole number: one rounding serves the three channels. */
+static inline void set_luma(uint8_t *p, int c, uint8_t yold, float ynew)
 {
+    /* The callers' ynew is within 0..255 already; the clamps are a guard. */
+    int y = (int)(ynew + 0.5f);
+    y = y < 0 ? 0 : y;
+    y = y > 255 ? 255 : y;
     if (c < 3) {
-        p[0] = ynew <= 0 ? 0 : ynew >= 255 ? 255 : (uint8_t)floor(ynew + 0.5);
+        p[0] = (uint8_t)y;
         return;
     }
-    double d = ynew - yold;
+    int d = y - yold;
     for (int k = 0; k < 3; k++) {
-        double v = p[k] + d;
-        p[k] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)floor(v + 0.5);
+        int v = p[k] + d;
+        v = v < 0 ? 0 : v;
+        p[k] = (uint8_t)(v > 255 ? 255 : v);
     }
 }
 
@@ -134,10 +141,11 @@ static const uint8_t *tile_row_maps(clahe *s, int ty)
     return &s->maps[slot][0][0];
 }
 
-/* The two tiles (and the weight of the second) whose centres bracket pixel i. */
-static void bracket(int i, int len, int n, int *t0, int *t1, double *w)
+/* The two tiles (and the weight of the second) whose centres bracket pixel i; scale is n / len,
+ * the tiles per pixel along the side. */
+static inline void bracket(int i, double scale, int n, int *t0, int *t1, double *w)
 {
-    double f = (i + 0.5) * n / (double)len - 0.5;
+    double f = (i + 0.5) * scale - 0.5;
     if (f <= 0) {
         *t0 = *t1 = 0;
         *w = 0;
@@ -163,18 +171,22 @@ static void clahe_run(clahe *s)
     for (int y = 0; y < img->h; y++) {
         int ty0, ty1, tx0, tx1;
         double wy, wx;
-        bracket(y, img->h, s->ny, &ty0, &ty1, &wy);
+        bracket(y, s->ny / (double)img->h, s->ny, &ty0, &ty1, &wy);
         /* Load the upper row first: its slot cannot be the lower row's (parities differ). */
         const uint8_t *m0 = tile_row_maps(s, ty0);
         const uint8_t *m1 = tile_row_maps(s, ty1);
         uint8_t *row = img->px + (size_t)y * img->stride;
+        double xscale = s->nx / (double)img->w;
+        float fy = (float)wy;
         for (int x = 0; x < img->w; x++) {
             uint8_t *p = row + (size_t)x * img->c;
             uint8_t l = pixel_luma(p, img->c);
-            bracket(x, img->w, s->nx, &tx0, &tx1, &wx);
-            double top = m0[tx0 * 256 + l] * (1 - wx) + m0[tx1 * 256 + l] * wx;
-            double bot = m1[tx0 * 256 + l] * (1 - wx) + m1[tx1 * 256 + l] * wx;
-            set_luma(p, img->c, l, top * (1 - wy) + bot * wy);
+            bracket(x, xscale, s->nx, &tx0, &tx1, &wx);
+            /* Single precision is ample for a result rounded to a whole level. */
+            float fx = (float)wx, a = m0[tx0 * 256 + l], b = m1[tx0 * 256 + l];
+            float top = a + (m0[tx1 * 256 + l] - a) * fx;
+            float bot = b + (m1[tx1 * 256 + l] - b) * fx;
+            set_luma(p, img->c, l, top + (bot - top) * fy);
         }
     }
 }
@@ -183,9 +195,9 @@ static void clahe_run(clahe *s)
 
 static void gamma_run(vs_image *img, double gamma)
 {
-    double lut[256];
+    float lut[256];
     for (int v = 0; v < 256; v++)
-        lut[v] = 255.0 * pow(v / 255.0, gamma);
+        lut[v] = (float)(255.0 * pow(v / 255.0, gamma));
     for (int y = 0; y < img->h; y++) {
         uint8_t *row = img->px + (size_t)y * img->stride;
         for (int x = 0; x < img->w; x++) {
