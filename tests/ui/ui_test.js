@@ -699,7 +699,8 @@ async function testKeys(page) {
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     check(
         res.status() === 201 && key === (await res.json()).key && copied === key,
-        'a new key is shown once, and its Copy button copies it',
+        `a new key is shown once, and its Copy button copies it (${res.status()}, ` +
+            `key ${key ? 'shown' : 'missing'}, clipboard ${copied === key ? 'equal' : 'differs'})`,
     );
     await page.locator('#keys-table tbody tr', { hasText: 'browser test viewer' }).waitFor();
     await shot(page, 'keys');
