@@ -13,13 +13,18 @@
  *   row  impl  index  mode  threads  qps  p99_ms  recall1  bytes_per_vec  build_s  param
  * mode "single" is one query per call (p99 over those calls; with 2 threads FLAT/INT8 split
  * each query's scan, HNSW runs two searching threads), "batch" is all queries in one call.
- * bytes_per_vec is the growth of the process's resident memory over the build, per vector.
+ * Each measurement is run --reps times (default 3) and qps is the median of the runs (p99 is
+ * over the calls of all runs): the machine is shared, and one slow run should not decide.
+ * bytes_per_vec is the growth of the process's resident memory over the build, per vector
+ * (blocks of 1 MiB and more are mmapped, so memory freed before the build is not reused by it).
  *
- *   index_bench [--n N] [--dim D] [--nq Q] [--flat-nq Q] [--m M] [--efc E]
- *               [--ef 16,24,32,...] [--write DIR] [--kinds flat,int8,hnsw]
+ *   index_bench [--n N] [--dim D] [--nq Q] [--flat-nq Q] [--m M] [--efc E] [--reps R]
+ *               [--ef 16,24,32,... | --serve] [--write DIR] [--kinds flat,int8,hnsw]
+ * --serve: HNSW efSearch values come from stdin instead of --ef (see bench_hnsw).
  * --write DIR saves DIR/base.f32 (n x dim), DIR/queries.f32 (nq x dim), DIR/truth.i64 (nq exact
  * top-1 face ids; face id = row) and DIR/meta.txt for the peers.
  */
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -32,7 +37,7 @@
 #include "index/index.h"
 
 typedef struct opts {
-    int n, dim, nq, flat_nq, m, efc, copies;
+    int n, dim, nq, flat_nq, m, efc, copies, reps, serve;
     char ef[256], kinds[64];
     const char *write_dir;
 } opts;
@@ -166,6 +171,26 @@ static double single_queries(vs_index *idx, const float *q, int dim, int nq, int
     return nq / (now() - t0);
 }
 
+#define MAX_REPS 15
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* o->reps runs of single_queries: the median QPS, and in *p99_ms the 99th percentile latency
+ * over the calls of all runs (lat has room for reps x nq). */
+static double single_runs(const opts *o, vs_index *idx, const float *q, int nq, int threads,
+                          int64_t *top1, double *lat, double *p99_ms)
+{
+    double qps[MAX_REPS];
+    for (int r = 0; r < o->reps; r++)
+        qps[r] = single_queries(idx, q, o->dim, nq, threads, top1, lat + (size_t)r * nq);
+    *p99_ms = 1e3 * p99(lat, o->reps * nq);
+    return median(qps, o->reps);
+}
+
 static double recall(const int64_t *top1, const int64_t *truth, int nq)
 {
     int hit = 0;
@@ -222,6 +247,15 @@ static double batch(vs_index *idx, const float *q, int nq, int threads, int64_t 
     return qps;
 }
 
+/* o->reps runs of batch: the median QPS. */
+static double batch_runs(const opts *o, vs_index *idx, const float *q, int threads, int64_t *top1)
+{
+    double qps[MAX_REPS];
+    for (int r = 0; r < o->reps; r++)
+        qps[r] = batch(idx, q, o->nq, threads, top1);
+    return median(qps, o->reps);
+}
+
 /* FLAT or INT8: single at 1 and 2 threads (the scan split), batch at 1 and 2 threads. */
 static void bench_scan(vs_index_kind kind, const opts *o, const float *base, const float *q,
                        const int64_t *truth, int64_t *top1, double *lat)
@@ -233,36 +267,61 @@ static void bench_scan(vs_index_kind kind, const opts *o, const float *base, con
         fprintf(stderr, "# index_bench: %s, %d thread(s): build, %d single queries, batch of %d\n",
                 name, threads, nq, o->nq);
         vs_index *idx = build(kind, o, base, threads, &build_s, &bpv);
-        double qps = single_queries(idx, q, o->dim, nq, 1, top1, lat);
-        row(name, "single", threads, qps, 1e3 * p99(lat, nq), recall(top1, truth, nq), bpv, build_s,
-            "-");
-        qps = batch(idx, q, o->nq, threads, top1);
+        double p99_ms, qps = single_runs(o, idx, q, nq, 1, top1, lat, &p99_ms);
+        row(name, "single", threads, qps, p99_ms, recall(top1, truth, nq), bpv, build_s, "-");
+        qps = batch_runs(o, idx, q, threads, top1);
         row(name, "batch", threads, qps, 0.0, recall(top1, truth, o->nq), bpv, build_s, "-");
         vs_index_free(idx);
     }
 }
 
+/* The four HNSW measurements (single and batch, 1 and 2 threads) at efSearch ef. */
+static void hnsw_at_ef(const opts *o, vs_index *idx, int ef, const float *q, const int64_t *truth,
+                       int64_t *top1, double *lat, double bpv, double build_s)
+{
+    char param[64];
+    vs_index_set_ef_search(idx, ef);
+    snprintf(param, sizeof param, "M=%d,efC=%d,ef=%d", o->m, o->efc, ef);
+    for (int threads = 1; threads <= 2; threads++) {
+        double p99_ms, qps = single_runs(o, idx, q, o->nq, threads, top1, lat, &p99_ms);
+        row("hnsw", "single", threads, qps, p99_ms, recall(top1, truth, o->nq), bpv, build_s,
+            param);
+        qps = batch_runs(o, idx, q, threads, top1);
+        row("hnsw", "batch", threads, qps, 0.0, recall(top1, truth, o->nq), bpv, build_s, param);
+    }
+}
+
+/*
+ * HNSW: the build, then either the --ef list, or with --serve one request per line of stdin:
+ * "ready" is printed after the build, each line "ef N" is answered with the rows at efSearch N
+ * and a line "done"; end of input ends.  index_run.sh alternates these requests with the
+ * peers' (index_peers.py --serve), so that both sides of a comparison run minutes apart, not
+ * the length of a whole sweep: the machine is shared and its load drifts.
+ */
 static void bench_hnsw(const opts *o, const float *base, const float *q, const int64_t *truth,
                        int64_t *top1, double *lat)
 {
     double build_s, bpv;
-    char param[64];
     fprintf(stderr, "# index_bench: hnsw m %d ef_construction %d: build ...\n", o->m, o->efc);
     vs_index *idx = build(VS_INDEX_HNSW, o, base, 1, &build_s, &bpv);
-    char list[256], *save = NULL;
-    snprintf(list, sizeof list, "%s", o->ef);
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int ef = (int)strtol(tok, NULL, 10);
-        vs_index_set_ef_search(idx, ef);
-        snprintf(param, sizeof param, "M=%d,efC=%d,ef=%d", o->m, o->efc, ef);
-        for (int threads = 1; threads <= 2; threads++) {
-            double qps = single_queries(idx, q, o->dim, o->nq, threads, top1, lat);
-            row("hnsw", "single", threads, qps, 1e3 * p99(lat, o->nq), recall(top1, truth, o->nq),
-                bpv, build_s, param);
-            qps = batch(idx, q, o->nq, threads, top1);
-            row("hnsw", "batch", threads, qps, 0.0, recall(top1, truth, o->nq), bpv, build_s,
-                param);
+    if (o->serve) {
+        char line[64];
+        printf("ready\n");
+        fflush(stdout);
+        while (fgets(line, sizeof line, stdin)) {
+            long ef = strncmp(line, "ef ", 3) == 0 ? strtol(line + 3, NULL, 10) : 0;
+            if (ef > 0 && ef <= 1 << 20)
+                hnsw_at_ef(o, idx, (int)ef, q, truth, top1, lat, bpv, build_s);
+            else
+                fprintf(stderr, "index_bench: bad request: %s", line);
+            printf("done\n");
+            fflush(stdout);
         }
+    } else {
+        char list[256], *save = NULL;
+        snprintf(list, sizeof list, "%s", o->ef);
+        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            hnsw_at_ef(o, idx, (int)strtol(tok, NULL, 10), q, truth, top1, lat, bpv, build_s);
     }
     vs_index_free(idx);
 }
@@ -270,15 +329,27 @@ static void bench_hnsw(const opts *o, const float *base, const float *q, const i
 static void usage(void)
 {
     fprintf(stderr, "usage: index_bench [--n N] [--dim D] [--nq Q] [--flat-nq Q] [--m M] "
-                    "[--efc E] [--ef LIST] [--kinds LIST] [--write DIR]\n");
+                    "[--efc E] [--reps R] [--ef LIST | --serve] [--kinds LIST] [--write DIR]\n");
     exit(2);
 }
 
 static void parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){100000,           512, 1000, 1000, 16, 200, 5, "16,24,32,48,64,96,128",
-                "flat,int8,hnsw", NULL};
+    *o = (opts){.n = 100000,
+                .dim = 512,
+                .nq = 1000,
+                .flat_nq = 1000,
+                .m = 16,
+                .efc = 200,
+                .copies = 5,
+                .reps = 3,
+                .ef = "16,32,64,128,256,512,1024,2048",
+                .kinds = "flat,int8,hnsw"};
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--serve")) {
+            o->serve = 1;
+            continue;
+        }
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage();
@@ -295,6 +366,8 @@ static void parse(int argc, char **argv, opts *o)
             o->m = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--efc"))
             o->efc = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--reps"))
+            o->reps = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--ef"))
             snprintf(o->ef, sizeof o->ef, "%s", v);
         else if (!strcmp(a, "--kinds"))
@@ -304,7 +377,8 @@ static void parse(int argc, char **argv, opts *o)
         else
             usage();
     }
-    if (o->n < 10 || o->dim < 2 || o->dim > 4096 || o->nq < 1 || o->flat_nq < 1)
+    if (o->n < 10 || o->dim < 2 || o->dim > 4096 || o->nq < 1 || o->flat_nq < 1 || o->reps < 1 ||
+        o->reps > MAX_REPS)
         usage();
 }
 
@@ -312,11 +386,14 @@ int main(int argc, char **argv)
 {
     opts o;
     parse(argc, argv, &o);
+    /* A fixed mmap threshold: glibc's default one rises as big blocks are freed, after which the
+     * heap keeps them and a later build reuses them without growing the resident memory. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     float *base = malloc((size_t)o.n * o.dim * sizeof(float));
     float *q = malloc((size_t)o.nq * o.dim * sizeof(float));
     int64_t *truth = malloc((size_t)o.nq * sizeof(int64_t));
     int64_t *top1 = malloc((size_t)o.nq * sizeof(int64_t));
-    double *lat = malloc((size_t)o.nq * sizeof(double));
+    double *lat = malloc((size_t)o.reps * (size_t)o.nq * sizeof(double));
     if (!base || !q || !truth || !top1 || !lat) {
         fprintf(stderr, "index_bench: out of memory\n");
         return 1;

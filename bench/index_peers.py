@@ -10,10 +10,13 @@ printing the same tab-separated rows:
 mode "single": one query per call (a Python loop over search(q[i:i+1]); the per-call Python
 overhead, a few microseconds, is included); "batch": all queries in one call (FAISS's own
 blocking with BLAS for IndexFlatIP; hnswlib's knn_query over num_threads threads).  Threads:
-faiss.omp_set_num_threads / hnswlib num_threads.  Builds run on 1 thread like ours.
+faiss.omp_set_num_threads / hnswlib num_threads.  Builds run on 1 thread like ours.  Each
+measurement runs --reps times (as index_bench): qps is the median, p99 over all the calls.
 bytes_per_vec: growth of resident memory over the build, per vector.
 
-usage: index_peers.py DIR [--m 16] [--efc 200] [--ef 16,24,...] [--flat-nq N] [--which LIST]
+usage: index_peers.py DIR [--m 16] [--efc 200] [--ef 16,24,... | --serve] [--flat-nq N]
+                        [--reps R] [--which LIST]
+--serve: the graph indexes' efSearch values come from stdin (see serve()), not --ef.
 """
 import argparse
 import os
@@ -33,23 +36,33 @@ def row(impl, index, mode, threads, qps, p99_ms, rec, bpv, build_s, param):
           % (impl, index, mode, threads, qps, p99_ms, rec, bpv, build_s, param), flush=True)
 
 
+REPS = 3
+
+
 def single(search, q, n):
-    """One query per call over the first n queries: (qps, p99 ms, top-1 ids)."""
-    lat = np.empty(n)
+    """One query per call over the first n queries, REPS times: (median qps, p99 ms over all the
+    calls, top-1 ids)."""
+    lat = np.empty((REPS, n))
     top = np.empty(n, dtype=np.int64)
-    t0 = time.perf_counter()
-    for i in range(n):
-        s = time.perf_counter()
-        top[i] = search(q[i:i + 1])
-        lat[i] = time.perf_counter() - s
-    qps = n / (time.perf_counter() - t0)
-    return qps, 1e3 * float(np.percentile(lat, 99, method="higher")), top
+    qps = []
+    for r in range(REPS):
+        t0 = time.perf_counter()
+        for i in range(n):
+            s = time.perf_counter()
+            top[i] = search(q[i:i + 1])
+            lat[r, i] = time.perf_counter() - s
+        qps.append(n / (time.perf_counter() - t0))
+    return float(np.median(qps)), 1e3 * float(np.percentile(lat, 99, method="higher")), top
 
 
 def batch(search, q):
-    t0 = time.perf_counter()
-    top = search(q)
-    return len(q) / (time.perf_counter() - t0), top
+    """All queries in one call, REPS times: (median qps, top-1 ids)."""
+    qps = []
+    for r in range(REPS):
+        t0 = time.perf_counter()
+        top = search(q)
+        qps.append(len(q) / (time.perf_counter() - t0))
+    return float(np.median(qps)), top
 
 
 def recall(top, truth):
@@ -72,14 +85,16 @@ def faiss_flat(faiss, base, q, truth, a):
     del idx
 
 
-def faiss_hnsw(faiss, base, q, truth, a, efs):
+def faiss_hnsw(faiss, base, q, truth, a):
+    """Builds faiss IndexHNSWFlat; returns a function that prints its rows at one efSearch."""
     faiss.omp_set_num_threads(1)
     r0, t0 = rss(), time.perf_counter()
     idx = faiss.IndexHNSWFlat(base.shape[1], a.m, faiss.METRIC_INNER_PRODUCT)
     idx.hnsw.efConstruction = a.efc
     idx.add(base)
     build_s, bpv = time.perf_counter() - t0, (rss() - r0) / len(base)
-    for ef in efs:
+
+    def at_ef(ef):
         idx.hnsw.efSearch = ef
         param = "M=%d,efC=%d,ef=%d" % (a.m, a.efc, ef)
         for threads in (1, 2):
@@ -91,16 +106,18 @@ def faiss_hnsw(faiss, base, q, truth, a, efs):
             qps, top = batch(lambda x: idx.search(x, 1)[1][:, 0], q)
             row("faiss", "hnsw", "batch", threads, qps, 0.0, recall(top, truth), bpv, build_s,
                 param)
-    del idx
+    return at_ef
 
 
-def hnswlib_run(hnswlib, base, q, truth, a, efs):
+def hnswlib_run(hnswlib, base, q, truth, a):
+    """Builds an hnswlib index; returns a function that prints its rows at one efSearch."""
     r0, t0 = rss(), time.perf_counter()
     idx = hnswlib.Index(space="ip", dim=base.shape[1])
     idx.init_index(max_elements=len(base), ef_construction=a.efc, M=a.m, random_seed=100)
     idx.add_items(base, np.arange(len(base)), num_threads=1)
     build_s, bpv = time.perf_counter() - t0, (rss() - r0) / len(base)
-    for ef in efs:
+
+    def at_ef(ef):
         idx.set_ef(ef)
         param = "M=%d,efC=%d,ef=%d" % (a.m, a.efc, ef)
         for threads in (1, 2):
@@ -112,7 +129,21 @@ def hnswlib_run(hnswlib, base, q, truth, a, efs):
             qps, top = batch(lambda x: idx.knn_query(x, k=1, num_threads=threads)[0][:, 0], q)
             row("hnswlib", "hnsw", "batch", threads, qps, 0.0, recall(top, truth), bpv, build_s,
                 param)
-    del idx
+    return at_ef
+
+
+def serve(runners):
+    """--serve: "ready" once built, then for each stdin line "ef N" the rows at efSearch N of
+    every graph index and a line "done" (index_run.sh alternates these with index_bench's)."""
+    print("ready", flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "ef" and parts[1].isdigit():
+            for at_ef in runners:
+                at_ef(int(parts[1]))
+        else:
+            print("# index_peers: bad request: %r" % line, file=sys.stderr)
+        print("done", flush=True)
 
 
 def main():
@@ -120,10 +151,14 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
-    ap.add_argument("--ef", default="16,24,32,48,64,96,128")
+    ap.add_argument("--ef", default="16,32,64,128,256,512,1024,2048")
     ap.add_argument("--flat-nq", type=int, default=1000)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--which", default="faiss-flat,faiss-hnsw,hnswlib")
+    ap.add_argument("--serve", action="store_true")
     a = ap.parse_args()
+    global REPS
+    REPS = max(1, a.reps)
     meta = dict(line.split() for line in open(os.path.join(a.dir, "meta.txt")))
     n, dim = int(meta["n"]), int(meta["dim"])
     base = np.fromfile(os.path.join(a.dir, "base.f32"), dtype=np.float32).reshape(n, dim)
@@ -148,12 +183,19 @@ def main():
     if faiss is not None and "faiss-flat" in which:
         print("# index_peers: faiss IndexFlatIP ...", file=sys.stderr)
         faiss_flat(faiss, base, q, truth, a)
+    runners = []
     if faiss is not None and "faiss-hnsw" in which:
         print("# index_peers: faiss IndexHNSWFlat ...", file=sys.stderr)
-        faiss_hnsw(faiss, base, q, truth, a, efs)
+        runners.append(faiss_hnsw(faiss, base, q, truth, a))
     if hnswlib is not None and "hnswlib" in which:
         print("# index_peers: hnswlib ...", file=sys.stderr)
-        hnswlib_run(hnswlib, base, q, truth, a, efs)
+        runners.append(hnswlib_run(hnswlib, base, q, truth, a))
+    if a.serve:
+        serve(runners)
+    else:
+        for ef in efs:
+            for at_ef in runners:
+                at_ef(ef)
     return 1 if missing else 0
 
 

@@ -6,7 +6,9 @@
 # Usage (from the repo root):  bench/index_run.sh [N]        N vectors (default 100000)
 # Environment: DIM (512, the default embedder fr_feature's), NQ (1000 queries, a quarter of
 # them strangers), FLAT_NQ (single-query runs of the exact scans: 1000, 100 when N > 200000),
-# EF (HNSW efSearch values, "16,32,64,128,256,512"), M (16), EFC (200), PEERS
+# EF (HNSW efSearch values, "16,32,64,128,256,512,1024,1536,2048": on these clustered vectors
+# recall@1 >= 0.99 over all queries needs efSearch 1024-2048, for hnswlib as for ours), REPS
+# (runs per measurement, 3: q/s is their median, p99 over all calls), M (16), EFC (200), PEERS
 # ("faiss-flat,faiss-hnsw,hnswlib"; faiss-hnsw is left out when N > 50000: Debian's generic
 # FAISS build takes about 17 ms per insertion at 512 dimensions, hours at 1M), DATA (directory
 # for the shared data, default /dev/shm/visage_index_bench, removed afterwards), BUILD (the
@@ -24,7 +26,8 @@ N=${1:-100000}
 DIM=${DIM:-512}
 NQ=${NQ:-1000}
 if [ "$N" -gt 200000 ]; then FLAT_NQ=${FLAT_NQ:-100}; else FLAT_NQ=${FLAT_NQ:-1000}; fi
-EF=${EF:-16,32,64,128,256,512}
+EF=${EF:-16,32,64,128,256,512,1024,1536,2048}
+REPS=${REPS:-3}
 M=${M:-16}
 EFC=${EFC:-200}
 if [ "$N" -gt 50000 ]; then PEERS=${PEERS:-faiss-flat,hnswlib}; else
@@ -52,18 +55,72 @@ $PY -c 'import hnswlib' 2>/dev/null || MISSING="$MISSING python3-hnswlib"
 mkdir -p "$DATA"
 trap 'rm -rf "$DATA"' EXIT
 RAW="$BIN/index_last_run.tsv"
+: >"$RAW"
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 STATUS=0
+
+# relay FD: appends the rows read from fd FD to $RAW up to a line "ready" or "done"; fails at the
+# end of the input (the program died).
+relay() {
+    while IFS= read -r line <&"$1"; do
+        case $line in
+        ready | done) return 0 ;;
+        *) printf '%s\n' "$line" >>"$RAW" ;;
+        esac
+    done
+    return 1
+}
+
+# Ours: flat and int8, then the HNSW build; it then waits for "ef N" requests (--serve).
+mkfifo "$DATA/ours.in" "$DATA/ours.out"
 "$BIN/index_bench" --n "$N" --dim "$DIM" --nq "$NQ" --flat-nq "$FLAT_NQ" --m "$M" --efc "$EFC" \
-    --ef "$EF" --write "$DATA" >"$RAW" || STATUS=1
+    --reps "$REPS" --write "$DATA" --serve <"$DATA/ours.in" >"$DATA/ours.out" &
+OURS_PID=$!
+exec 3>"$DATA/ours.in" 4<"$DATA/ours.out"
+OURS_OK=1
+relay 4 || { OURS_OK=0; STATUS=1; }
+
+# The peers: FAISS's exact scan, then the graph indexes built and waiting like ours.
+PEERS_OK=0
+GRAPH_PEERS=$(printf '%s\n' "$PEERS" | tr ',' '\n' | grep -vx 'faiss-flat' | paste -sd, - || true)
 if [ -z "$MISSING" ]; then
-    $PY bench/index_peers.py "$DATA" --m "$M" --efc "$EFC" --ef "$EF" --flat-nq "$FLAT_NQ" \
-        --which "$PEERS" >>"$RAW" || STATUS=1
+    if printf '%s\n' "$PEERS" | tr ',' '\n' | grep -qx 'faiss-flat'; then
+        $PY bench/index_peers.py "$DATA" --flat-nq "$FLAT_NQ" --reps "$REPS" --which faiss-flat \
+            >>"$RAW" || STATUS=1
+    fi
+    if [ -n "$GRAPH_PEERS" ]; then
+        mkfifo "$DATA/peers.in" "$DATA/peers.out"
+        $PY bench/index_peers.py "$DATA" --m "$M" --efc "$EFC" --reps "$REPS" \
+            --which "$GRAPH_PEERS" --serve <"$DATA/peers.in" >"$DATA/peers.out" 3>&- 4<&- &
+        PEERS_PID=$!
+        exec 5>"$DATA/peers.in" 6<"$DATA/peers.out"
+        PEERS_OK=1
+        relay 6 || { PEERS_OK=0; STATUS=1; }
+    fi
 fi
+
+# The efSearch sweep, alternating ours and the peers at each value: the two sides of a
+# comparison run minutes apart instead of a whole sweep apart (the machine's load drifts).
+for ef in $(printf '%s\n' "$EF" | tr ',' ' '); do
+    if [ "$OURS_OK" = 1 ]; then
+        echo "ef $ef" >&3
+        relay 4 || { OURS_OK=0; STATUS=1; }
+    fi
+    if [ "$PEERS_OK" = 1 ]; then
+        echo "ef $ef" >&5
+        relay 6 || { PEERS_OK=0; STATUS=1; }
+    fi
+done
+# End of input ends both (the peers were started without fds 3 and 4, or ours would wait on them).
+exec 3>&- 4<&-
+[ -z "${PEERS_PID:-}" ] || exec 5>&- 6<&-
+wait "$OURS_PID" || STATUS=1
+[ -z "${PEERS_PID:-}" ] || wait "$PEERS_PID" || STATUS=1
 BLAS=$(ldconfig -p 2>/dev/null | grep -m1 'libblas.so.3 ' | sed 's/.*=> //')
 BLAS=$(readlink -f "$BLAS" 2>/dev/null || echo '?')
 
 awk -F'\t' -v n="$N" -v dim="$DIM" -v nq="$NQ" -v fnq="$FLAT_NQ" -v load="$LOAD" -v blas="$BLAS" \
+    -v reps="$REPS" -v efs="$EF" \
     -v cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" -v cores="$(nproc)" \
     -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" -v cmd="bench/index_run.sh $N" '
     $1 != "row" { next }
@@ -75,6 +132,11 @@ awk -F'\t' -v n="$N" -v dim="$DIM" -v nq="$NQ" -v fnq="$FLAT_NQ" -v load="$LOAD"
         # The fastest setting at recall@1 >= 0.99, per implementation and mode/threads.
         if ($3 == "hnsw" && $8 >= 0.99 && $6 > best[key]) { best[key] = $6; bestp[key] = $11 }
         if ($3 == "hnsw" && !(key in seen)) { seen[key] = 1; keys[++nk] = key }
+        if ($3 == "hnsw") {
+            ef = $11; sub(/.*ef=/, "", ef)
+            at[key "/" ef] = $6; rc[key "/" ef] = $8
+            if (!(ef in efseen)) { efseen[ef] = 1; eflist[++ne] = ef }
+        }
     }
     END {
         fmt = "%-8s %-5s %-6s %3s %11s %9s %8s %9s %9s  %s\n"
@@ -109,13 +171,31 @@ awk -F'\t' -v n="$N" -v dim="$DIM" -v nq="$NQ" -v fnq="$FLAT_NQ" -v load="$LOAD"
             if ((o in best) && (h in best)) line = line ((best[o] >= best[h]) ? ": ok" : ": MISS")
             print line
         }
+        print "HNSW at equal efSearch, ours / hnswlib q/s (recall@1 ours, hnswlib), single/1 " \
+              "and batch/2:"
+        for (j = 1; j <= ne; j++) {
+            e = eflist[j]; line = sprintf("  ef %-5s", e)
+            split("single/1 batch/2", mt, " ")
+            for (i = 1; i <= 2; i++) {
+                o = "ours/hnsw/" mt[i] "/" e; h = "hnswlib/hnsw/" mt[i] "/" e
+                if ((o in at) && (h in at) && at[h] > 0)
+                    line = line sprintf("  %s %.1f / %.1f = %.2f (%.4f, %.4f)", mt[i], at[o],
+                                        at[h], at[o] / at[h], rc[o], rc[h])
+            }
+            print line
+        }
         print ""
         printf "data: %d x %d float32 unit vectors, 5 noisy copies per identity; %d queries (3/4 " \
-               "mated, 1/4 strangers), single-query runs of flat/int8 over the first %d\n", n, dim, nq, fnq
+               "mated, 1/4 strangers), single-query runs of flat/int8 over the first %d\n", n, dim, nq,
+               (fnq < nq ? fnq : nq)
         print "recall@1: top-1 face equal to the exact top-1 (our FLAT batch); single = one query " \
               "per call (ours: C; peers: a Python loop), batch = all queries in one call"
+        printf "q/s: median of %d runs (p99 over the calls of all runs); efSearch swept over %s\n", \
+               reps, efs
         print "threads: ours flat/int8 single 2 = one query split over 2 threads; hnsw single 2 = " \
               "2 searching threads; batch = queries split over threads; peers: OpenMP / num_threads"
+        print "order: ours flat, int8, HNSW build; FAISS flat; peers HNSW build; then at each " \
+              "efSearch ours, then the peers"
         print "bytes/vec: resident memory growth over the build per vector (ours int8 keeps float32 " \
               "originals for the re-rank); builds on 1 thread"
         printf "FAISS: Debian python3-faiss (generic build) with BLAS %s\n", blas

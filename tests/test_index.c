@@ -444,6 +444,97 @@ static int hnsw_recall_at_1(void)
     return failures;
 }
 
+/*
+ * A gallery smaller than m: the neighbour selection keeps every candidate when there are fewer
+ * than m (hnswlib's getNeighborsByHeuristic2), so the graph is complete and even ef_search 1
+ * finds the exact top-1.  Near-duplicates (5 copies per identity) are what the pruning would
+ * otherwise cut links between.
+ */
+static int hnsw_small_gallery_is_searched_exhaustively(void)
+{
+    const int dim = 64, n = 15; /* < m = 16 */
+    vs_index_params p;
+    vs_index_params_default(&p);
+    p.ef_search = 1;
+    vs_index *flat = build(VS_INDEX_FLAT, dim, n, NULL), *h = build(VS_INDEX_HNSW, dim, n, &p);
+    int wrong = 0;
+    for (int i = 0; i < 300; i++) {
+        float q[64];
+        vs_hit a, b;
+        int na = 0, nb = 0;
+        clustered(q, dim, (uint64_t)(i % 6), 900 + (uint64_t)i, i % 2 ? 0.75 : 3.0);
+        CHECK_OK(vs_index_search_faces(flat, q, 1, &a, &na, NULL));
+        CHECK_OK(vs_index_search_faces(h, q, 1, &b, &nb, NULL));
+        wrong += na != 1 || nb != 1 || a.face_id != b.face_id;
+    }
+    CHECK(wrong == 0, "hnsw with %d faces and ef_search 1: %d of 300 top-1 differ from flat", n,
+          wrong);
+    vs_index_free(flat);
+    vs_index_free(h);
+    return failures;
+}
+
+/*
+ * A search marks the nodes it visits with a one-byte tag that changes per search and wraps (the
+ * table is cleared) every 255 searches: the same queries asked 700 times over give the same
+ * answers every time, before and after each wrap.
+ */
+static int hnsw_repeated_searches_agree(void)
+{
+    const int dim = 32, n = 3000, nq = 7, k = 5;
+    vs_index *h = build(VS_INDEX_HNSW, dim, n, NULL);
+    vs_hit first[7][5], again[5];
+    int nfirst[7], nagain = 0, differ = 0;
+    float q[7][32];
+    for (int i = 0; i < nq; i++) {
+        clustered(q[i], dim, (uint64_t)(i * 41), 60 + (uint64_t)i, 0.75);
+        CHECK_OK(vs_index_search_faces(h, q[i], k, first[i], &nfirst[i], NULL));
+    }
+    for (int r = 0; r < 700; r++) {
+        int i = r % nq;
+        CHECK_OK(vs_index_search_faces(h, q[i], k, again, &nagain, NULL));
+        int same = nagain == nfirst[i];
+        for (int j = 0; j < nagain && same; j++)
+            same = again[j].face_id == first[i][j].face_id && again[j].score == first[i][j].score;
+        differ += !same;
+    }
+    CHECK(differ == 0, "%d of 700 repeated hnsw searches differ from the first answer", differ);
+    vs_index_free(h);
+    return failures;
+}
+
+/* HNSW scores a face with the same arithmetic as INT8's exact re-rank (src/index/dot.h): where
+ * both return a face, its score is the same float, and within 1e-5 of the double product. */
+static int hnsw_and_int8_rerank_score_alike(void)
+{
+    const int dim = 200, n = 2000, k = 10; /* 200: a tail past the 32-float steps */
+    vs_index *h = build(VS_INDEX_HNSW, dim, n, NULL), *q8 = build(VS_INDEX_INT8, dim, n, NULL);
+    int compared = 0, unequal = 0, far = 0;
+    for (int i = 0; i < 60; i++) {
+        float q[200], v[200];
+        vs_hit a[10], b[10];
+        int na = 0, nb = 0;
+        clustered(q, dim, (uint64_t)(i * 7), 300 + (uint64_t)i, 0.75);
+        CHECK_OK(vs_index_search_faces(h, q, k, a, &na, NULL));
+        CHECK_OK(vs_index_search_faces(q8, q, k, b, &nb, NULL));
+        for (int x = 0; x < na; x++) {
+            make_vector(v, dim, a[x].face_id);
+            far += fabs(a[x].score - dot_double(q, v, dim)) > 1e-5;
+            for (int y = 0; y < nb; y++)
+                if (a[x].face_id == b[y].face_id) {
+                    compared++;
+                    unequal += a[x].score != b[y].score;
+                }
+        }
+    }
+    CHECK(compared > 300, "only %d faces found by both", compared);
+    CHECK(unequal == 0, "%d of %d faces scored differently by hnsw and int8", unequal, compared);
+    CHECK(far == 0, "%d hnsw scores more than 1e-5 from the double product", far);
+    vs_index_free(h);
+    vs_index_free(q8);
+    return failures;
+}
+
 /* ---- concurrency ---- */
 
 typedef struct conc {
@@ -644,6 +735,10 @@ int main(void)
         {"bad_input_is_rejected", bad_input_is_rejected},
         {"int8_rerank_keeps_exact_top1", int8_rerank_keeps_exact_top1},
         {"hnsw_recall_at_1", hnsw_recall_at_1},
+        {"hnsw_small_gallery_is_searched_exhaustively",
+         hnsw_small_gallery_is_searched_exhaustively},
+        {"hnsw_repeated_searches_agree", hnsw_repeated_searches_agree},
+        {"hnsw_and_int8_rerank_score_alike", hnsw_and_int8_rerank_score_alike},
         {"concurrent_searches_with_a_writer", concurrent_searches_with_a_writer},
         {"snapshot_round_trip_and_rejection", snapshot_round_trip_and_rejection},
     };

@@ -65,9 +65,9 @@ typedef struct vs_scratch {
     size_t cand_cap;
     int8_t *q8; /* INT8: the quantised query */
     size_t q8_cap;
-    uint32_t *visited; /* HNSW: visit tags by slot */
+    uint8_t *visited; /* HNSW: visit tags by slot (hnsw.c's next_tag) */
     size_t visited_cap;
-    uint32_t epoch;
+    uint32_t epoch;           /* the last tag used, 0..255 */
     vs_cand *heap_a, *heap_b; /* HNSW: candidates and results */
     size_t heap_a_cap, heap_b_cap;
 } vs_scratch;

@@ -26,34 +26,29 @@
 #include "index/backend.h"
 
 /* Contract a*b+c into FMA here: -std=c11 turns contraction off, and the kernels rely on it. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT ON
+#else
 #pragma GCC optimize("fp-contract=fast")
+#endif
 
-typedef float v8f __attribute__((vector_size(32), aligned(4)));
+#include "index/dot.h"
+
+typedef vs_v8f v8f;
 
 #define PANEL_GROUP 4   /* panels per single-query step (capacity is a multiple of this) */
 #define TILE_Q 6        /* queries per batch tile */
 #define CHUNK_PANELS 16 /* panels per L2-resident chunk of a batch */
 
-/* Unaligned 8-float loads and stores (v8f is declared with 4-byte alignment; GCC lets a vector
- * type alias its element type). */
+/* Unaligned 8-float loads and stores (dot.h declares v8f with 4-byte alignment; GCC lets a
+ * vector type alias its element type). */
 #define load8(p) (*(const v8f *)(p))
 #define store8(p, v) (*(v8f *)(p) = (v))
 
 VS_SIMD_CLONES
 float vs_dot_f32(const float *a, const float *b, int dim)
 {
-    v8f acc[4] = {{0}};
-    int d = 0;
-    for (; d + 32 <= dim; d += 32)
-        for (int j = 0; j < 4; j++)
-            acc[j] += load8(a + d + 8 * j) * load8(b + d + 8 * j);
-    v8f s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    float r = 0.0f;
-    for (int j = 0; j < 8; j++)
-        r += s[j];
-    for (; d < dim; d++)
-        r += a[d] * b[d];
-    return r;
+    return vs_dot_inline(a, b, dim);
 }
 
 vs_status vs_flat_reserve(vs_flat *f, size_t cap)
