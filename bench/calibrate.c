@@ -94,7 +94,8 @@ int main(int argc, char **argv)
            " *\n * Impostor score tail of the default matcher (%s) on LFW lfw-dev:\n"
            " * %zu impostor pairs among the images of the first %d of %d people (sorted by\n"
            " * name).  calib_thresholds[i] is the fused score t with P(impostor >= t) =\n"
-           " * 10^(-(i + 10) / 10).  Regenerate: build/bench/calibrate ../shared/data/lfw-dev/images [CACHE]\n */\n",
+           " * 10^(-(i + 10) / 10).  Regenerate: build/bench/calibrate "
+           "../shared/data/lfw-dev/images [CACHE]\n */\n",
            desc, n, cal.hi, set->n_people);
     printf("#include \"app/calib.h\"\n\nconst float vs_calib_thresholds[] = {\n");
     int levels = 0;

@@ -164,8 +164,8 @@ static outcome run(const vs_eval_scorer *sc, const protocol *p, float t, float t
 static void print_row(const char *name, const protocol *p, outcome a, outcome b)
 {
     printf("| %s | %d | %d / %d | %.1f%% | %.4g | %.2f%% | **%.1f%%** | %.4g | %.2f%% | %.1f%% |\n",
-           name, p->n_gallery, p->n_mated, p->n_non, 100 * a.rank1, a.t, 100 * a.fpir,
-           100 * a.fnir, b.t, 100 * b.fpir, 100 * b.fnir);
+           name, p->n_gallery, p->n_mated, p->n_non, 100 * a.rank1, a.t, 100 * a.fpir, 100 * a.fnir,
+           b.t, 100 * b.fpir, 100 * b.fnir);
 }
 
 int main(int argc, char **argv)

@@ -195,16 +195,6 @@ out:
     return rc;
 }
 
-static int same_shape(const vs_shape *a, const vs_shape *b)
-{
-    if (a->rank != b->rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dim[i] != b->dim[i])
-            return 0;
-    return 1;
-}
-
 /* Index of the graph output named `name`, or -1. */
 static int find_output(const vs_graph *g, const char *name)
 {
@@ -265,9 +255,9 @@ static void run_backend(const golden *gd, const vs_model *m, vs_nn_backend be, i
         if (idx < 0)
             continue;
         const vs_shape *s = &m->g->values[m->g->outputs[idx]].shape;
-        CHECK(same_shape(s, &gd->out[k].shape), "%s %s: output shape differs from ONNX's",
+        CHECK(vs_shape_equal(s, &gd->out[k].shape), "%s %s: output shape differs from ONNX's",
               gd->model, gd->out[k].name);
-        if (same_shape(s, &gd->out[k].shape))
+        if (vs_shape_equal(s, &gd->out[k].shape))
             compare(gd, label, &gd->out[k], vs_nn_output(rt, idx));
     }
     vs_nn_runtime_free(rt);
@@ -295,7 +285,7 @@ static void check_golden(const char *dir, const char *models)
     }
     if (st == VS_OK) {
         const vs_shape *is = &m.g->values[m.g->inputs[0]].shape;
-        CHECK(m.g->n_inputs == 1 && same_shape(is, &gd.in_shape),
+        CHECK(m.g->n_inputs == 1 && vs_shape_equal(is, &gd.in_shape),
               "%s: input is not the model's NCHW shape", gd.model);
         CHECK(m.g->n_outputs == gd.n_out, "%s: %d outputs, onnxruntime gave %d", gd.model,
               m.g->n_outputs, gd.n_out);

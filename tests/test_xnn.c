@@ -18,23 +18,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "nn/backend_xnn.h"
 #include "nn/kernels.h"
 #include "nn/kernels_ew.h"
 
 #define MAX_ERR 1e-4
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* ---- random inputs ------------------------------------------------------------------------- */
 
@@ -42,10 +31,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static float frand(float lo, float hi)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 40) / 16777216.0);
+    return rand_uniform(&rng_state, lo, hi);
 }
 
 /* ---- one test case ------------------------------------------------------------------------- */

@@ -32,6 +32,16 @@ int64_t vs_shape_numel(const vs_shape *s)
     return n;
 }
 
+int vs_shape_equal(const vs_shape *a, const vs_shape *b)
+{
+    if (a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i])
+            return 0;
+    return 1;
+}
+
 vs_shape vs_shape_make(int rank, const int64_t *dims)
 {
     vs_shape s = {0};

@@ -249,6 +249,8 @@ vs_status vs_graph_infer_node(vs_graph *g, vs_node *n, vs_err *err);
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 int64_t vs_shape_numel(const vs_shape *s);
+/* Same rank and the same dims. */
+int vs_shape_equal(const vs_shape *a, const vs_shape *b);
 vs_shape vs_shape_make(int rank, const int64_t *dims);
 static inline size_t vs_dtype_size(vs_dtype t)
 {

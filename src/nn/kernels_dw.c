@@ -39,25 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast")
-/* The vector helpers are always inlined, so no vector ever crosses a real call: GCC's note that
- * passing 32-byte vectors without AVX changes the ABI does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#elif defined(__clang__)
-#pragma clang diagnostic ignored "-Wpsabi"
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define DW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define DW_CLONES
-#endif
+/* Last: it sets this file's floating-point contraction and warnings (vec8.h). */
+#include "vec8.h"
 
 #define DW_INLINE static inline __attribute__((always_inline))
 #define PRAGMA_UNROLL _Pragma("GCC unroll 8")
 
-enum { VW = 8, TILE_MAX = 16 };
+enum { TILE_MAX = 16 };
 
 /* Tile shapes (T pixels, B vectors) for 3x3 stride 1 and 2, and the channel chunk, tuned on the
  * layers of bench/dw_bench.c (AMD Zen 4); -D overrides them for experiments. */
@@ -70,9 +58,6 @@ enum { VW = 8, TILE_MAX = 16 };
 #ifndef DW_CHUNK
 #define DW_CHUNK 256
 #endif
-
-typedef float v8f __attribute__((vector_size(VW * sizeof(float))));
-typedef int32_t v8i __attribute__((vector_size(VW * sizeof(int32_t))));
 
 /* Everything one row task needs; built once per call, read-only in the tasks. */
 typedef struct dw_job {
@@ -87,31 +72,6 @@ typedef struct dw_job {
     int bias_bc, alpha_bc; /* bias / alpha hold one value for every channel */
     int packed;            /* w is a vs_dw_plan's packed filter (dw_chunk) */
 } dw_job;
-
-/* ---- vector helpers ---------------------------------------------------------------------- */
-
-DW_INLINE v8f vld(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* Takes the vector by address for the reason given at VSEL. */
-DW_INLINE void vst(float *p, const v8f *v)
-{
-    memcpy(p, v, sizeof *v);
-}
-
-DW_INLINE v8f vsplat(float a)
-{
-    return (v8f){0} + a; /* GCC turns a vector-scalar operation into a broadcast */
-}
-
-/* m ? a : b, lane by lane (m from a vector comparison: all ones or all zeros).  A macro, not a
- * function: GCC prints an ABI note for any function taking 32-byte vectors in a file compiled
- * without AVX, even one that is always inlined.  Arguments are evaluated more than once. */
-#define VSEL(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
 
 DW_INLINE v8f bias_vec(const dw_job *j, int64_t c)
 {
@@ -328,7 +288,9 @@ DW_INLINE void dw_row_scalar(const dw_job *j, const float *xb, int64_t iy0, int6
 DW_INLINE int dw_interior_any(const dw_job *j, const dw_chunk *ch, const float *xrow, int64_t ky0,
                               int64_t nky, float *yr)
 {
-    if (j->kw == 3 && j->sw == 1)
+    if (j->kw == 3 && j->sw == 1 && (ch->ce - ch->cs) % (3 * VW) == 0)
+        dw_interior(j, ch, xrow, ky0, nky, yr, 3, 1, DW_T31, 3);
+    else if (j->kw == 3 && j->sw == 1)
         dw_interior(j, ch, xrow, ky0, nky, yr, 3, 1, DW_T31, DW_B31);
     else if (j->kw == 3 && j->sw == 2)
         dw_interior(j, ch, xrow, ky0, nky, yr, 3, 2, DW_T32, DW_B32);
@@ -357,13 +319,11 @@ DW_INLINE void dw_row_chunk(const dw_job *j, const dw_chunk *ch, const float *xb
         dw_edge_pixel(j, ch, xb, iy0, ky0, ky1, ox, yr + ox * c_n);
 }
 
-/* pthreadpool task: output row r of N*OH. */
-DW_CLONES static void dw_row(void *ctx, size_t r)
+/* Output row r of N*OH into yr (OW*C floats). */
+VEC8_CLONES static void dw_row_to(const dw_job *j, size_t r, float *yr)
 {
-    const dw_job *j = ctx;
     const int64_t c_n = j->c, b = (int64_t)r / j->oh, oy = (int64_t)r % j->oh;
     const float *xb = j->x + b * j->h * j->wd * c_n;
-    float *yr = j->y + (int64_t)r * j->ow * c_n;
     const int64_t iy0 = oy * j->sh - j->pt;
     const int64_t ky0 = iy0 < 0 ? -iy0 : 0;
     const int64_t ky1 = j->h - iy0 < j->kh ? j->h - iy0 : j->kh;
@@ -379,6 +339,13 @@ DW_CLONES static void dw_row(void *ctx, size_t r)
         if (ch.ce == c_n)
             break;
     }
+}
+
+/* pthreadpool task: output row r of N*OH, in place in the output tensor. */
+static void dw_row(void *ctx, size_t r)
+{
+    const dw_job *j = ctx;
+    dw_row_to(j, r, j->y + (int64_t)r * j->ow * j->c);
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */
@@ -567,6 +534,13 @@ vs_status vs_dw_plan_run(const vs_dw_plan *p, const float *x, float *y, pthreadp
     j.y = y;
     dw_launch(&j, pool);
     return VS_OK;
+}
+
+void vs_dw_plan_row(const vs_dw_plan *p, const float *x, size_t r, float *yrow)
+{
+    dw_job j = p->job;
+    j.x = x;
+    dw_row_to(&j, r, yrow);
 }
 
 void vs_dw_plan_free(vs_dw_plan *p)

@@ -53,6 +53,10 @@ vs_status vs_dw_plan_new(const vs_node *n, const vs_tview *in, const vs_tview *o
  * as vs_dw_conv() would.  Never allocates.  Returns VS_INVAL for a NULL argument. */
 vs_status vs_dw_plan_run(const vs_dw_plan *p, const float *x, float *y, pthreadpool_t pool);
 
+/* Output row r (of N*OH) of the plan on input x, into yrow (OW*C floats), on the calling
+ * thread: for a kernel that consumes the depthwise output row by row (kernels_block.c). */
+void vs_dw_plan_row(const vs_dw_plan *p, const float *x, size_t r, float *yrow);
+
 void vs_dw_plan_free(vs_dw_plan *p);
 
 #endif

@@ -72,4 +72,8 @@ const float *vs_nn_output(const vs_runtime *rt, int i);
 /* Runs one inference.  No allocation. */
 vs_status vs_nn_run(vs_runtime *rt, vs_err *err);
 
+/* How many residual blocks (depthwise -> 1x1 -> add) the runtime runs as one kernel each
+ * (kernels_block.h); 0 on the reference backend.  For tests and the benchmark. */
+int vs_nn_runtime_blocks(const vs_runtime *rt);
+
 #endif

@@ -4,9 +4,10 @@
  * vs_nn_runtime_new does all the allocation a runtime will ever do: the activation arena the
  * memory plan sized, the tensor views of every node, and (on the XNNPACK backend) one XNNPACK
  * operator per node that XNNPACK can run, created and set up against the arena's fixed
- * addresses.  Our own kernels take the nodes they run faster (kernels_dw.c) or that XNNPACK has
- * no operator for (kernels_ew.c); the rest use the reference kernels, so every model runs on
- * both backends.  vs_nn_run then only walks the nodes.
+ * addresses.  Our own kernels take the nodes they run faster (kernels_dw.c, and kernels_block.c
+ * for three consecutive nodes that form a residual block) or that XNNPACK has no operator for
+ * (kernels_ew.c); the rest use the reference kernels, so every model runs on both backends.
+ * vs_nn_run then only walks the nodes.
  *
  * A runtime belongs to one thread at a time; several runtimes may share one model.
  */
@@ -15,6 +16,7 @@
 
 #include "backend_xnn.h"
 #include "kernels.h"
+#include "kernels_block.h"
 #include "kernels_dw.h"
 #include "kernels_ew.h"
 #include "model.h"
@@ -22,9 +24,12 @@
 typedef struct node_exec {
     vs_tview in[VS_MAX_IN];
     vs_tview out;
-    vs_xnn_op *xop; /* XNNPACK operator, or */
-    vs_dw_plan *dw; /* our depthwise kernel, or */
-    vs_ew_plan *ew; /* our element-wise kernel, or none of them: the reference kernel */
+    vs_xnn_op *xop;     /* XNNPACK operator, or */
+    vs_dw_plan *dw;     /* our depthwise kernel, or */
+    vs_ew_plan *ew;     /* our element-wise kernel, or */
+    vs_block_plan *blk; /* a residual block starting at this node (kernels_block.h), or */
+    int in_block;       /* this node is done by the block before it, or none of them: the
+                           reference kernel */
 } node_exec;
 
 struct vs_runtime {
@@ -61,6 +66,41 @@ static int prefer_own_dwconv(const vs_node *n, const vs_tview *in, const vs_tvie
     return global || (n->act != VS_ACT_PRELU && (c <= 64 || (n->stride[0] == 1 && c <= 256)));
 }
 
+/* Readers of each value (node inputs, plus one for a graph output), for the block fusion:
+ * its two intermediate tensors must have no reader outside the block.  NULL on no memory. */
+static int *count_readers(const vs_graph *g)
+{
+    int *r = calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *r);
+    if (!r)
+        return NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] >= 0)
+                r[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->n_outputs; i++)
+        r[g->outputs[i]]++;
+    return r;
+}
+
+/* Node i and the two after it as one residual block (kernels_block.h), when they are one and
+ * its intermediates are read by the block alone: the plan in *plan, or NULL. */
+static vs_status try_block(const vs_runtime *rt, const int *readers, int i, int threads,
+                           vs_block_plan **plan)
+{
+    const vs_graph *g = rt->m->g;
+    *plan = NULL;
+    if (i + 2 >= g->n_nodes || g->nodes[i].op != VS_OP_DWCONV2D ||
+        g->nodes[i + 1].op != VS_OP_CONV2D || g->nodes[i + 2].op != VS_OP_ADD ||
+        readers[g->nodes[i].out] != 1 || readers[g->nodes[i + 1].out] != 1 ||
+        !weights_are_const(g, &g->nodes[i + 1]))
+        return VS_OK;
+    const vs_node *n[3] = {&g->nodes[i], &g->nodes[i + 1], &g->nodes[i + 2]};
+    const vs_tview *in[3] = {rt->exec[i].in, rt->exec[i + 1].in, rt->exec[i + 2].in};
+    const vs_tview out[3] = {rt->exec[i].out, rt->exec[i + 1].out, rt->exec[i + 2].out};
+    vs_status st = vs_block_plan_new(n, in, out, threads, plan);
+    return st == VS_UNSUPPORTED ? VS_OK : st;
+}
+
 static float *value_ptr(const vs_runtime *rt, int v)
 {
     const vs_value *val = &rt->m->g->values[v];
@@ -92,6 +132,7 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
     rt->m = m;
     rt->backend = backend;
     vs_status st = VS_OK;
+    int *readers = NULL;
     rt->arena = aligned_alloc(64, g->arena_bytes);
     rt->exec = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *rt->exec);
     if (!rt->arena || !rt->exec) {
@@ -121,8 +162,28 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
         for (int k = 0; k < n->n_in; k++)
             e->in[k] = view_of(rt, n->in[k]);
         e->out = view_of(rt, n->out);
-        if (backend != VS_NN_BACKEND_XNNPACK || !weights_are_const(g, n))
+    }
+    if (backend == VS_NN_BACKEND_XNNPACK) {
+        readers = count_readers(g);
+        if (!readers) {
+            st = vs_err_set(err, VS_NOMEM, "runtime for %s", g->name);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const vs_node *n = &g->nodes[i];
+        node_exec *e = &rt->exec[i];
+        if (backend != VS_NN_BACKEND_XNNPACK || e->in_block || !weights_are_const(g, n))
             continue;
+        st = try_block(rt, readers, i, threads, &e->blk);
+        if (st != VS_OK) {
+            vs_err_set(err, st, "could not prepare the block at node %s", n->name);
+            goto fail;
+        }
+        if (e->blk) {
+            rt->exec[i + 1].in_block = rt->exec[i + 2].in_block = 1;
+            continue;
+        }
         if (prefer_own_dwconv(n, e->in, &e->out) &&
             vs_dw_plan_new(n, e->in, &e->out, &e->dw) == VS_OK)
             continue;
@@ -144,9 +205,11 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
             goto fail;
         }
     }
+    free(readers);
     *out = rt;
     return VS_OK;
 fail:
+    free(readers);
     vs_nn_runtime_free(rt);
     return st;
 }
@@ -160,6 +223,7 @@ void vs_nn_runtime_free(vs_runtime *rt)
             vs_xnn_free(rt->exec[i].xop);
             vs_dw_plan_free(rt->exec[i].dw);
             vs_ew_plan_free(rt->exec[i].ew);
+            vs_block_plan_free(rt->exec[i].blk);
         }
     if (rt->pool)
         pthreadpool_destroy(rt->pool);
@@ -183,13 +247,24 @@ vs_status vs_nn_run(vs_runtime *rt, vs_err *err)
     const vs_graph *g = rt->m->g;
     for (int i = 0; i < g->n_nodes; i++) {
         node_exec *e = &rt->exec[i];
-        vs_status st = e->xop  ? vs_xnn_run(e->xop)
-                       : e->dw ? vs_dw_plan_run(e->dw, e->in[0].data, e->out.data, rt->pool)
-                       : e->ew ? vs_ew_plan_run(e->ew, rt->pool)
-                               : vs_ref_run(&g->nodes[i], e->in, &e->out);
+        if (e->in_block)
+            continue;
+        vs_status st = e->blk   ? vs_block_plan_run(e->blk, rt->pool)
+                       : e->xop ? vs_xnn_run(e->xop)
+                       : e->dw  ? vs_dw_plan_run(e->dw, e->in[0].data, e->out.data, rt->pool)
+                       : e->ew  ? vs_ew_plan_run(e->ew, rt->pool)
+                                : vs_ref_run(&g->nodes[i], e->in, &e->out);
         if (st != VS_OK)
             return vs_err_set(err, st, "node %s (%s) failed", g->nodes[i].name,
                               vs_op_name(g->nodes[i].op));
     }
     return VS_OK;
+}
+
+int vs_nn_runtime_blocks(const vs_runtime *rt)
+{
+    int n = 0;
+    for (int i = 0; i < rt->m->g->n_nodes; i++)
+        n += rt->exec[i].blk != NULL;
+    return n;
 }

@@ -18,8 +18,7 @@
 /* Loads a TFJS graph model (model.json with modelTopology.node + weightsManifest; shard paths are
  * relative to the json's folder) into a new, not yet finalized graph named `name`.
  * OUT: *out (NULL on failure). */
-vs_status vs_tfjs_load_graph(const char *model_json, const char *name, vs_graph **out,
-                             vs_err *err);
+vs_status vs_tfjs_load_graph(const char *model_json, const char *name, vs_graph **out, vs_err *err);
 
 /* Adds every weight of a face-api weights-only manifest (a JSON array of groups) to g as a
  * constant named as in the manifest. */
