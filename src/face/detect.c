@@ -97,6 +97,7 @@ struct vs_detector {
     vs_det *merged_tmp; /* the merged detections after cross-pass suppression */
     int merge_cap;      /* room in merged, merged_tmp and merge_keep */
     int *merge_keep;
+    double *rows; /* det_fill_input's two horizontally resized rows, 2 x net.in_w x 3 */
 };
 
 /* Where a region of the image sits in a net's padded input frame: image x = x + rel * sx. */
@@ -248,6 +249,11 @@ vs_status vs_detector_new(const vs_model *m, int threads, vs_detector **out, vs_
     st = det_reserve(det, 4 * 100, err);
     if (st != VS_OK)
         goto fail;
+    det->rows = malloc(sizeof(double) * 2 * 3 * (size_t)det->net.in_w);
+    if (!det->rows) {
+        st = vs_err_set(err, VS_NOMEM, "detector input rows");
+        goto fail;
+    }
     st = vs_nn_runtime_new(m, VS_NN_BACKEND_XNNPACK, threads, &det->rt, err);
     if (st != VS_OK)
         goto fail;
@@ -270,6 +276,7 @@ void vs_detector_free(vs_detector *det)
     free(det->merged);
     free(det->merged_tmp);
     free(det->merge_keep);
+    free(det->rows);
     free(det);
 }
 
@@ -387,18 +394,36 @@ static void det_taps(vs_resize_mode mode, int pad, int out, det_tap *t)
     }
 }
 
-/* Pixel (x, y) of region f, channel k (grey replicated), or 0 in the padding. */
-static double det_px(const vs_image *img, const det_frame *f, int x, int y, int k)
+/* Source row sy of region f resized horizontally through the taps tx into row[x * 3 + k], in
+ * double as face-api's resize computes (0 past the region: the padding). */
+static void det_hrow(const vs_image *img, const det_frame *f, const det_tap *tx, int out_w, int sy,
+                     double *row)
 {
-    if (x >= f->w || y >= f->h)
-        return 0.0;
-    const uint8_t *p = img->px + (size_t)(f->y + y) * img->stride + (size_t)(f->x + x) * img->c;
-    return p[img->c == 1 ? 0 : k];
+    if (sy >= f->h) {
+        memset(row, 0, sizeof(double) * 3 * (size_t)out_w);
+        return;
+    }
+    const int c = img->c;
+    const uint8_t *p = img->px + (size_t)(f->y + sy) * img->stride + (size_t)f->x * (size_t)c;
+    for (int x = 0; x < out_w; x++) {
+        const int i0 = tx[x].i0, i1 = tx[x].i1;
+        const double fx = tx[x].f;
+        for (int k = 0; k < 3; k++) {
+            const int ch = c == 1 ? 0 : k;
+            const double l = i0 < f->w ? p[(size_t)i0 * (size_t)c + (size_t)ch] : 0.0;
+            const double r = i1 < f->w ? p[(size_t)i1 * (size_t)c + (size_t)ch] : 0.0;
+            row[x * 3 + k] = l + (r - l) * fx;
+        }
+    }
 }
 
 /* Pads region f to the net's aspect ratio, resizes it into the net's input and sets the frame's
- * mapping back to image pixels. */
-static void det_fill_input(const vs_det_net *net, const vs_image *img, det_frame *f, float *dst)
+ * mapping back to image pixels.  Separable: each source row the output needs is resized
+ * horizontally once (consecutive output rows share them when upsampling), then the two rows of
+ * an output row are blended; the same operations in the same order as tap by tap, so the same
+ * values.  rows: room for two resized rows (2 x in_w x 3). */
+static void det_fill_input(const vs_det_net *net, const vs_image *img, det_frame *f, float *dst,
+                           double *rows)
 {
     /* The padded size: the region grown at the bottom or right to the input's aspect ratio. */
     double aspect = (double)net->in_w / net->in_h;
@@ -424,21 +449,32 @@ static void det_fill_input(const vs_det_net *net, const vs_image *img, det_frame
     det_tap tx[DET_MAX_INPUT], ty[DET_MAX_INPUT];
     det_taps(net->resize, pw, net->in_w, tx);
     det_taps(net->resize, ph, net->in_h, ty);
-    size_t plane = (size_t)net->in_w * net->in_h;
+    const int w = net->in_w;
+    const size_t plane = (size_t)w * net->in_h;
+    double *held[2] = {rows, rows + 3 * (size_t)w};
+    int held_row[2] = {-1, -1};
     for (int y = 0; y < net->in_h; y++) {
-        for (int x = 0; x < net->in_w; x++) {
+        const double *r[2];
+        const int want[2] = {ty[y].i0, ty[y].i1};
+        for (int e = 0; e < 2; e++) {
+            int slot = held_row[0] == want[e] ? 0 : held_row[1] == want[e] ? 1 : -1;
+            if (slot < 0) { /* resize it into the slot that does not hold the other one */
+                slot = held_row[0] == want[1 - e] ? 1 : 0;
+                det_hrow(img, f, tx, w, want[e], held[slot]);
+                held_row[slot] = want[e];
+            }
+            r[e] = held[slot];
+        }
+        const double fy = ty[y].f;
+        for (int x = 0; x < w; x++) {
             for (int k = 0; k < 3; k++) {
-                double tl = det_px(img, f, tx[x].i0, ty[y].i0, k);
-                double tr = det_px(img, f, tx[x].i1, ty[y].i0, k);
-                double bl = det_px(img, f, tx[x].i0, ty[y].i1, k);
-                double br = det_px(img, f, tx[x].i1, ty[y].i1, k);
-                double top = tl + (tr - tl) * tx[x].f, bottom = bl + (br - bl) * tx[x].f;
-                float v = (float)(top + (bottom - top) * ty[y].f) * net->scale + net->offset;
+                const double top = r[0][x * 3 + k], bottom = r[1][x * 3 + k];
+                float v = (float)(top + (bottom - top) * fy) * net->scale + net->offset;
                 int ch = net->bgr ? 2 - k : k;
                 if (net->nchw)
-                    dst[(size_t)ch * plane + (size_t)y * net->in_w + x] = v;
+                    dst[(size_t)ch * plane + (size_t)y * w + x] = v;
                 else
-                    dst[((size_t)y * net->in_w + x) * 3 + ch] = v;
+                    dst[((size_t)y * w + x) * 3 + ch] = v;
             }
         }
     }
@@ -488,7 +524,7 @@ static int det_decode(const vs_detector *det, float min_score)
 static vs_status det_pass(vs_detector *det, const vs_image *img, det_frame f, float min_score,
                           const vs_detect_opts *o, int *n, vs_err *err)
 {
-    det_fill_input(&det->net, img, &f, vs_nn_input(det->rt, 0));
+    det_fill_input(&det->net, img, &f, vs_nn_input(det->rt, 0), det->rows);
     vs_status st = vs_nn_run(det->rt, err);
     if (st != VS_OK)
         return st;

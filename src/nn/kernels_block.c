@@ -55,11 +55,11 @@ struct vs_block_plan {
 };
 
 /* The activations of kernels_ref.c's act_row that an ADD can carry, with its comparisons, in
- * place (by address: see vst). */
-BK_INLINE void act_vec(const vs_block_plan *p, v8f *v)
+ * place (by address: see vst).  act is a constant after inlining (block_rows). */
+BK_INLINE void act_vec(const vs_block_plan *p, v8f *v, const vs_act act)
 {
     const v8f zero = vsplat(0.0f);
-    switch (p->act) {
+    switch (act) {
     case VS_ACT_RELU:
         *v = VSEL(*v < zero, zero, *v);
         break;
@@ -83,7 +83,7 @@ BK_INLINE void act_vec(const vs_block_plan *p, v8f *v)
 /* T pixels x B vectors of output channels from c0.  d: the T pixels' depthwise outputs (k
  * apart); res and y: the same pixels' residual and output rows (n apart), at channel 0. */
 BK_INLINE void pw_tile(const vs_block_plan *p, const float *d, const float *res, float *y,
-                       int64_t c0, const int T, const int B)
+                       int64_t c0, const int T, const int B, const vs_act act)
 {
     const int64_t k_n = p->k, n_n = p->n;
     v8f acc[PW_T * PW_B];
@@ -114,7 +114,7 @@ BK_INLINE void pw_tile(const vs_block_plan *p, const float *d, const float *res,
         for (int b = 0; b < B; b++) {
             const int64_t o = t * n_n + c0 + b * VW;
             v8f v = acc[t * B + b] + vld(res + o);
-            act_vec(p, &v);
+            act_vec(p, &v, act);
             vst(y + o, &v);
         }
     }
@@ -123,38 +123,60 @@ BK_INLINE void pw_tile(const vs_block_plan *p, const float *d, const float *res,
 /* T pixels, every output channel: groups of PW_B vectors, the rest, then the overlapping tail
  * vector (DESIGN NOTES 2). */
 BK_INLINE void pw_pixels(const vs_block_plan *p, const float *d, const float *res, float *y,
-                         const int T)
+                         const int T, const vs_act act)
 {
     const int64_t n_n = p->n;
     int64_t c = 0;
     for (; c + PW_B * VW <= n_n; c += PW_B * VW)
-        pw_tile(p, d, res, y, c, T, PW_B);
+        pw_tile(p, d, res, y, c, T, PW_B, act);
     if (c + 2 * VW <= n_n) {
-        pw_tile(p, d, res, y, c, T, 2);
+        pw_tile(p, d, res, y, c, T, 2, act);
         c += 2 * VW;
     } else if (c + VW <= n_n) {
-        pw_tile(p, d, res, y, c, T, 1);
+        pw_tile(p, d, res, y, c, T, 1, act);
         c += VW;
     }
     if (c < n_n)
-        pw_tile(p, d, res, y, n_n - VW, T, 1);
+        pw_tile(p, d, res, y, n_n - VW, T, 1, act);
+}
+
+/* The 1x1 convolution, residual and activation of one row: tiles of PW_T pixels, then single
+ * pixels.  d: the row's depthwise output. */
+BK_INLINE void pw_row(const vs_block_plan *p, const float *d, const float *res, float *y,
+                      const vs_act act)
+{
+    const int64_t k_n = p->k, n_n = p->n;
+    int64_t px = 0;
+    for (; px + PW_T <= p->ow; px += PW_T)
+        pw_pixels(p, d + px * k_n, res + px * n_n, y + px * n_n, PW_T, act);
+    for (; px < p->ow; px++)
+        pw_pixels(p, d + px * k_n, res + px * n_n, y + px * n_n, 1, act);
 }
 
 /* Task `task`'s share of the output rows. */
 VEC8_CLONES static void block_rows(const vs_block_plan *p, int64_t task)
 {
     const int64_t r0 = p->rows * task / p->tasks, r1 = p->rows * (task + 1) / p->tasks;
-    const int64_t ow = p->ow, row_in = ow * p->k, row_out = ow * p->n;
+    const int64_t row_in = p->ow * p->k, row_out = p->ow * p->n;
     float *d = p->scratch + task * row_in;
     for (int64_t r = r0; r < r1; r++) {
         vs_dw_plan_row(p->dw, p->x, (size_t)r, d);
         const float *res = p->res + r * row_out;
         float *y = p->y + r * row_out;
-        int64_t px = 0;
-        for (; px + PW_T <= ow; px += PW_T)
-            pw_pixels(p, d + px * p->k, res + px * p->n, y + px * p->n, PW_T);
-        for (; px < ow; px++)
-            pw_pixels(p, d + px * p->k, res + px * p->n, y + px * p->n, 1);
+        switch (p->act) { /* one copy of the row code per activation */
+        case VS_ACT_RELU:
+            pw_row(p, d, res, y, VS_ACT_RELU);
+            break;
+        case VS_ACT_RELU6:
+            pw_row(p, d, res, y, VS_ACT_RELU6);
+            break;
+        case VS_ACT_CLAMP:
+            pw_row(p, d, res, y, VS_ACT_CLAMP);
+            break;
+        default:
+            pw_row(p, d, res, y, VS_ACT_NONE);
+            break;
+        }
     }
 }
 
