@@ -3,7 +3,8 @@
  *
  * CHECK(cond, fmt, ...) prints the failing line with a message and counts it in `failures`
  * (each test's main returns non-zero when it is not 0).  rand_uniform() makes seeded random
- * inputs.  data_root() is where the photos are: $VISAGE_TEST_DATA, else ../shared/data.
+ * inputs.  data_root() is where the photos are: $VISAGE_TEST_DATA when set and not empty, else
+ * ../shared/data.
  */
 #ifndef VS_TESTS_CHECK_H
 #define VS_TESTS_CHECK_H
@@ -36,7 +37,7 @@ static inline float rand_uniform(uint64_t *s, float lo, float hi)
 static inline const char *data_root(void)
 {
     const char *d = getenv("VISAGE_TEST_DATA");
-    return d ? d : "../shared/data";
+    return d && *d ? d : "../shared/data";
 }
 
 #endif

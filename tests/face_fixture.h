@@ -16,19 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "face/face.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 #define CHECK_ST(st, err) CHECK((st) == VS_OK, "status %s (%s)", vs_status_str(st), (err).msg)
 

@@ -37,6 +37,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "check.h"
 #include "face/detect.h"
 #include "img/img.h"
 #include "nn/nn.h"
@@ -44,23 +45,11 @@
 #define EXIT_SKIP 77
 #define MAX_DET 1000
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 #define CHECK_EQ_INT(a, b)                                                                         \
     CHECK((long long)(a) == (long long)(b), "%s == %lld, expected %s == %lld", #a, (long long)(a), \
           #b, (long long)(b))
 
-static const char *data_root;
+static const char *data_dir;
 static const char *models_dir;
 static int lfw_all;
 static vs_model *models[VS_DETECTOR_COUNT];
@@ -72,7 +61,7 @@ static vs_det dbuf[MAX_DET], dbuf2[MAX_DET];
 static const char *data_path(const char *rel)
 {
     static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/%s", data_root, rel);
+    snprintf(buf, sizeof buf, "%s/%s", data_dir, rel);
     return buf;
 }
 
@@ -970,9 +959,7 @@ static int load_detectors(void)
 
 int main(int argc, char **argv)
 {
-    data_root = getenv("VISAGE_TEST_DATA");
-    if (!data_root || !*data_root)
-        data_root = "../shared/data";
+    data_dir = data_root();
     models_dir = getenv("VISAGE_MODELS");
     if (!models_dir || !*models_dir)
         models_dir = "models";
@@ -980,7 +967,7 @@ int main(int argc, char **argv)
     const char *only = argc > 1 && !lfw_all ? argv[1] : NULL;
     struct stat sb;
     if (stat(data_path("faceapi-test/images/faces.jpg"), &sb) != 0) {
-        printf("SKIP test_detect: no test photos in %s (set VISAGE_TEST_DATA)\n", data_root);
+        printf("SKIP test_detect: no test photos in %s (set VISAGE_TEST_DATA)\n", data_dir);
         return EXIT_SKIP;
     }
     if (!load_detectors()) {

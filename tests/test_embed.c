@@ -20,29 +20,18 @@
 
 #include <cjson/cJSON.h>
 
+#include "check.h"
 #include "face/eval.h"
 
 #define EXIT_SKIP 77
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 #define CHECK_OK(st, err) CHECK((st) == VS_OK, "status %s (%s)", vs_status_str(st), (err).msg)
 
-static const char *data_root;
+static const char *data_dir;
 
 static const char *data_path(const char *rel, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s/%s", data_root, rel);
+    snprintf(buf, n, "%s/%s", data_dir, rel);
     return buf;
 }
 
@@ -441,12 +430,12 @@ static void close_models(models *m)
 
 int main(void)
 {
-    data_root = getenv("VISAGE_TEST_DATA") ? getenv("VISAGE_TEST_DATA") : "../shared/data";
+    data_dir = data_root();
     const char *dir = getenv("VISAGE_MODELS") ? getenv("VISAGE_MODELS") : "models";
     struct stat sb;
     char p[1024];
     if (stat(data_path("bbt", p, sizeof p), &sb) != 0) {
-        printf("SKIP test_embed: no test photos at %s\n", data_root);
+        printf("SKIP test_embed: no test photos at %s\n", data_dir);
         return EXIT_SKIP;
     }
     models m;

@@ -27,19 +27,8 @@
 #include <spng.h>
 #include <webp/encode.h>
 
+#include "check.h"
 #include "img/img.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 #define CHECK_EQ_INT(a, b)                                                                         \
     CHECK((long long)(a) == (long long)(b), "%s == %lld, expected %s == %lld", #a, (long long)(a), \
@@ -49,12 +38,12 @@ static int failures;
     CHECK((st) == (want), "status %s (%s), expected %s", vs_status_str(st), (err).msg,             \
           vs_status_str(want))
 
-static const char *data_root;
+static const char *data_dir;
 static char path_buf[1024];
 
 static const char *data_path(const char *rel)
 {
-    snprintf(path_buf, sizeof path_buf, "%s/%s", data_root, rel);
+    snprintf(path_buf, sizeof path_buf, "%s/%s", data_dir, rel);
     return path_buf;
 }
 
@@ -1206,9 +1195,7 @@ static const test_case tests[] = {
 
 int main(void)
 {
-    data_root = getenv("VISAGE_TEST_DATA");
-    if (!data_root || !*data_root)
-        data_root = "../shared/data";
+    data_dir = data_root();
     struct stat sb;
     int have_data = stat(data_path("faceapi-test/images/faces.jpg"), &sb) == 0;
     int skipped = 0;
@@ -1226,8 +1213,7 @@ int main(void)
         return 1;
     }
     if (skipped) {
-        printf("SKIP test_img: %d photo tests need %s (set VISAGE_TEST_DATA)\n", skipped,
-               data_root);
+        printf("SKIP test_img: %d photo tests need %s (set VISAGE_TEST_DATA)\n", skipped, data_dir);
         return 77;
     }
     printf("test_img: all passed\n");

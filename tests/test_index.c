@@ -18,19 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "index/index.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 #define CHECK_EQ_INT(a, b)                                                                         \
     CHECK((long long)(a) == (long long)(b), "%s == %lld, expected %s == %lld", #a, (long long)(a), \
