@@ -222,10 +222,15 @@ static vs_status win2d_make(const vs_node *n, const vs_shape *x, const vs_shape 
     return VS_OK;
 }
 
-/* CONV2D: tfjs's Conv2D (channelsLast) + FusedConv2D.  filter is HWIO; each output element sums
+/*
+ * CONV2D: tfjs's Conv2D (channelsLast) + FusedConv2D.  filter is HWIO; each output element sums
  * x * w over filter row, filter column, input channel in that order, in float, skipping taps that
- * fall in the padding. */
-static vs_status conv2d(const vs_node *n, const vs_tview *in, vs_tview *out)
+ * fall in the padding.
+ * DWCONV2D (depthwise = 1): tfjs's DepthwiseConv2dNative + FusedDepthwiseConv2D.  filter is
+ * [KH,KW,C,M]; output channel c*M + m sums x[..c] * w[.., c, m] over filter row then column, in
+ * float.
+ */
+static vs_status conv2d(const vs_node *n, const vs_tview *in, vs_tview *out, int depthwise)
 {
     const vs_shape *fs = &in[1].shape;
     win2d g;
@@ -237,13 +242,15 @@ static vs_status conv2d(const vs_node *n, const vs_tview *in, vs_tview *out)
     st = win2d_make(n, &in[0].shape, &out->shape, fs->dim[0], fs->dim[1], &g);
     if (st != VS_OK)
         return st;
-    if (fs->dim[2] != g.c || fs->dim[3] != g.oc)
+    const int64_t m = fs->dim[3]; /* depthwise: the depth multiplier */
+    if (fs->dim[2] != g.c || (depthwise ? g.c * m : m) != g.oc)
         return VS_INVAL;
     st = epilogue_make(n, in, g.oc, &ep);
     if (st != VS_OK)
         return st;
 
     const float *w = in[1].data;
+    const int64_t tap_size = depthwise ? g.oc : g.c * g.oc; /* filter floats per (ky, kx) */
     for (int64_t b = 0; b < g.n; b++) {
         const float *xb = in[0].data + b * g.h * g.w * g.c;
         for (int64_t oy = 0; oy < g.oh; oy++) {
@@ -259,57 +266,11 @@ static vs_status conv2d(const vs_node *n, const vs_tview *in, vs_tview *out)
                         if (ix < 0 || ix >= g.w)
                             continue;
                         const float *xp = xb + (iy * g.w + ix) * g.c;
-                        const float *wp = w + (ky * g.kw + kx) * g.c * g.oc;
-                        for (int64_t c = 0; c < g.c; c++)
-                            axpy(y, xp[c], wp + c * g.oc, g.oc);
-                    }
-                }
-                epilogue_row(&ep, y, g.oc);
-            }
-        }
-    }
-    return VS_OK;
-}
-
-/* DWCONV2D: tfjs's DepthwiseConv2dNative + FusedDepthwiseConv2D.  filter is [KH,KW,C,M]; output
- * channel c*M + m sums x[..c] * w[.., c, m] over filter row then column, in float. */
-static vs_status dwconv2d(const vs_node *n, const vs_tview *in, vs_tview *out)
-{
-    const vs_shape *fs = &in[1].shape;
-    win2d g;
-    epilogue ep;
-    vs_status st;
-
-    if (n->n_in < 2 || !in[1].data || fs->rank != 4)
-        return VS_INVAL;
-    st = win2d_make(n, &in[0].shape, &out->shape, fs->dim[0], fs->dim[1], &g);
-    if (st != VS_OK)
-        return st;
-    int64_t m = fs->dim[3];
-    if (fs->dim[2] != g.c || g.c * m != g.oc)
-        return VS_INVAL;
-    st = epilogue_make(n, in, g.oc, &ep);
-    if (st != VS_OK)
-        return st;
-
-    const float *w = in[1].data;
-    for (int64_t b = 0; b < g.n; b++) {
-        const float *xb = in[0].data + b * g.h * g.w * g.c;
-        for (int64_t oy = 0; oy < g.oh; oy++) {
-            for (int64_t ox = 0; ox < g.ow; ox++) {
-                float *y = out->data + ((b * g.oh + oy) * g.ow + ox) * g.oc;
-                memset(y, 0, (size_t)g.oc * sizeof *y);
-                for (int64_t ky = 0; ky < g.kh; ky++) {
-                    int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-                    if (iy < 0 || iy >= g.h)
-                        continue;
-                    for (int64_t kx = 0; kx < g.kw; kx++) {
-                        int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-                        if (ix < 0 || ix >= g.w)
-                            continue;
-                        const float *xp = xb + (iy * g.w + ix) * g.c;
-                        const float *wp = w + (ky * g.kw + kx) * g.oc;
-                        if (m == 1) {
+                        const float *wp = w + (ky * g.kw + kx) * tap_size;
+                        if (!depthwise) {
+                            for (int64_t c = 0; c < g.c; c++)
+                                axpy(y, xp[c], wp + c * g.oc, g.oc);
+                        } else if (m == 1) {
                             vmadd(y, xp, wp, g.c);
                         } else {
                             for (int64_t o = 0; o < g.oc; o++)
@@ -1096,9 +1057,9 @@ vs_status vs_ref_run(const vs_node *n, const vs_tview *in, vs_tview *out)
         return VS_INVAL;
     switch (n->op) {
     case VS_OP_CONV2D:
-        return conv2d(n, in, out);
+        return conv2d(n, in, out, 0);
     case VS_OP_DWCONV2D:
-        return dwconv2d(n, in, out);
+        return conv2d(n, in, out, 1);
     case VS_OP_MATMUL:
         return matmul(n, in, out);
     case VS_OP_ADD:
