@@ -688,7 +688,12 @@ static void person_clear_item(void *p)
 
 void vs_person_list_free(vs_person_list *l)
 {
-    VS_LIST_FREE(l, vs_person_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        vs_person_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static vs_status read_person(vs_tx *t, vs_db_stmt *st, void *item)
@@ -991,7 +996,12 @@ static void face_clear_item(void *f)
 
 void vs_face_list_free(vs_face_list *l)
 {
-    VS_LIST_FREE(l, vs_face_row_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        vs_face_row_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 /* Vectors are stored as float32 little-endian (migrations.c DESIGN NOTES 6). */

@@ -147,16 +147,4 @@ vs_status vs_check_changed(vs_tx *t, int64_t changes, const char *what, int64_t 
 /* A page size: 0 -> VS_STORE_LIST_DEFAULT, capped at VS_STORE_LIST_MAX. */
 size_t vs_page_limit(size_t limit);
 
-/* The body of every vs_*_list_free: clears each of l's n items with clear(), frees the array
- * and zeroes *l; l may be NULL. */
-#define VS_LIST_FREE(l, clear)                                                                     \
-    do {                                                                                           \
-        if (l) {                                                                                   \
-            for (size_t i_ = 0; i_ < (l)->n; i_++)                                                 \
-                clear(&(l)->items[i_]);                                                            \
-            free((l)->items);                                                                      \
-            memset((l), 0, sizeof *(l));                                                           \
-        }                                                                                          \
-    } while (0)
-
 #endif

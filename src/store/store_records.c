@@ -24,7 +24,12 @@ static void visit_clear(void *item)
 
 void vs_visit_list_free(vs_visit_list *l)
 {
-    VS_LIST_FREE(l, visit_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        visit_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static vs_status read_visit(vs_tx *t, vs_db_stmt *st, void *item)
@@ -153,7 +158,12 @@ static void purchase_clear(void *item)
 
 void vs_purchase_list_free(vs_purchase_list *l)
 {
-    VS_LIST_FREE(l, purchase_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        purchase_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static void line_clear(void *item)
@@ -271,7 +281,12 @@ static void incident_clear(void *item)
 
 void vs_incident_list_free(vs_incident_list *l)
 {
-    VS_LIST_FREE(l, incident_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        incident_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static vs_status read_incident(vs_tx *t, vs_db_stmt *st, void *item)
@@ -349,7 +364,12 @@ static void key_clear_item(void *k)
 
 void vs_api_key_list_free(vs_api_key_list *l)
 {
-    VS_LIST_FREE(l, vs_api_key_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        vs_api_key_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static vs_status read_key(vs_tx *t, vs_db_stmt *st, void *item)
@@ -488,7 +508,12 @@ static void audit_clear(void *item)
 
 void vs_audit_list_free(vs_audit_list *l)
 {
-    VS_LIST_FREE(l, audit_clear);
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        audit_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 static vs_status read_audit(vs_tx *t, vs_db_stmt *st, void *item)
