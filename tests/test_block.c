@@ -7,8 +7,9 @@
  * (1 thread and 2), and requires max|xnn - ref| / max|ref| <= 1e-4 and that the XNNPACK runtime
  * ran the block fused exactly when the case says it must (vs_nn_runtime_blocks): channel counts
  * with and without an 8-lane tail, row widths with and without a 4-pixel tail, stride-1 padding,
- * every activation an ADD carries, and the cases the runtime must leave to the node-by-node
- * path (an intermediate that is also a graph output, fewer than 8 channels).
+ * every activation an ADD carries, BlazeFace's stride-2 blocks (the residual max-pooled, and
+ * channel-padded when the block widens), and the cases the runtime must leave to the
+ * node-by-node path (an intermediate that is also a graph output, fewer than 8 channels).
  * The input is refilled between runs, so a kernel that kept stale data fails.
  */
 #include <math.h>
@@ -45,33 +46,58 @@ typedef struct block_case {
     vs_act act;      /* on the ADD */
     int expose_dw;   /* the depthwise output is also a graph output: no fusion */
     int want_blocks; /* blocks the XNNPACK runtime must fuse */
+    int pooled;      /* BlazeFace's stride-2 block: dw stride 2, residual = maxpool 2x2 of x */
+    int out_c;       /* pooled: output channels (> c: the residual is channel-padded), else c */
+    int keep_x;      /* the input is also a graph output, so the memory plan cannot put the
+                        block's output over it (where it could, the block must not be fused) */
 } block_case;
 
-/* input -> dw (SAME) -> 1x1 (+bias) -> add(input) (+act); NULL on failure. */
+/* input -> dw (SAME) -> 1x1 (+bias) -> add(input) (+act), or for a pooled case
+ * input -> dw stride 2 (SAME), maxpool 2x2 stride 2 (VALID) -> 1x1 (+bias) -> [pad channels] ->
+ * add(1x1, pooled) (+act), nodes added in BlazeFace's order; NULL on failure. */
 static vs_graph *build(const block_case *bc)
 {
     vs_graph *g = vs_graph_new(bc->name);
     if (!g)
         return NULL;
-    const int64_t c = bc->c;
+    const int64_t c = bc->c, oc = bc->pooled ? bc->out_c : c;
     const int64_t xd[4] = {1, bc->h, bc->w, c}, dwd[4] = {bc->k, bc->k, c, 1};
-    const int64_t pwd[4] = {1, 1, c, c}, bd[1] = {c};
+    const int64_t pwd[4] = {1, 1, c, oc}, bd[1] = {oc};
     vs_shape xs = vs_shape_make(4, xd), dws = vs_shape_make(4, dwd), pws = vs_shape_make(4, pwd);
     vs_shape bs = vs_shape_make(1, bd);
     int x = vs_graph_add_input(g, "x", &xs);
     int wdw = vs_graph_add_const(g, "dw_w", VS_DT_F32, &dws, rand_data(bc->k * bc->k * c, -1, 1));
-    int wpw = vs_graph_add_const(g, "pw_w", VS_DT_F32, &pws, rand_data(c * c, -0.5f, 0.5f));
-    int b = bc->bias ? vs_graph_add_const(g, "pw_b", VS_DT_F32, &bs, rand_data(c, -1, 1)) : -1;
+    int wpw = vs_graph_add_const(g, "pw_w", VS_DT_F32, &pws, rand_data(c * oc, -0.5f, 0.5f));
+    int b = bc->bias ? vs_graph_add_const(g, "pw_b", VS_DT_F32, &bs, rand_data(oc, -1, 1)) : -1;
     int in_dw[2] = {x, wdw};
     int dw = vs_graph_add_node(g, VS_OP_DWCONV2D, "dw", in_dw, 2);
     if (dw < 0)
         goto fail;
     vs_graph_node(g, dw)->padmode = VS_PAD_SAME;
+    int res = x;
+    if (bc->pooled) {
+        vs_node *dn = vs_graph_node(g, dw);
+        dn->stride[0] = dn->stride[1] = 2;
+        int pool = vs_graph_add_node(g, VS_OP_MAXPOOL, "pool", &x, 1);
+        if (pool < 0)
+            goto fail;
+        vs_node *pn = vs_graph_node(g, pool);
+        pn->ksize[0] = pn->ksize[1] = 2;
+        pn->stride[0] = pn->stride[1] = 2;
+        res = vs_graph_node_out(g, pool);
+    }
     int in_pw[3] = {vs_graph_node_out(g, dw), wpw, b};
     int pw = vs_graph_add_node(g, VS_OP_CONV2D, "pw", in_pw, bc->bias ? 3 : 2);
     if (pw < 0)
         goto fail;
-    int in_add[2] = {vs_graph_node_out(g, pw), x};
+    if (oc > c) {
+        int pad = vs_graph_add_node(g, VS_OP_PAD, "pad", &res, 1);
+        if (pad < 0)
+            goto fail;
+        vs_graph_node(g, pad)->pads[3][1] = oc - c;
+        res = vs_graph_node_out(g, pad);
+    }
+    int in_add[2] = {vs_graph_node_out(g, pw), res};
     int add = vs_graph_add_node(g, VS_OP_ADD, "add", in_add, 2);
     if (add < 0)
         goto fail;
@@ -80,7 +106,8 @@ static vs_graph *build(const block_case *bc)
     an->act_min = -0.5f;
     an->act_max = 0.75f;
     if (vs_graph_mark_output(g, vs_graph_node_out(g, add)) != VS_OK ||
-        (bc->expose_dw && vs_graph_mark_output(g, vs_graph_node_out(g, dw)) != VS_OK))
+        (bc->expose_dw && vs_graph_mark_output(g, vs_graph_node_out(g, dw)) != VS_OK) ||
+        (bc->keep_x && vs_graph_mark_output(g, x) != VS_OK))
         goto fail;
     vs_err err = {0};
     if (vs_graph_finalize(g, &err) != VS_OK) {
@@ -139,14 +166,15 @@ static void check_case(const block_case *bc)
         return;
     vs_model m = {.g = g, .format = "test"};
     const int64_t n = (int64_t)bc->h * bc->w * bc->c;
-    float *x = rand_data(n, -2, 2), *ref = malloc((size_t)n * sizeof *ref);
-    float *got = malloc((size_t)n * sizeof *got);
+    const int64_t ny = vs_shape_numel(&g->values[g->outputs[0]].shape);
+    float *x = rand_data(n, -2, 2), *ref = malloc((size_t)ny * sizeof *ref);
+    float *got = malloc((size_t)ny * sizeof *got);
     if (x && ref && got) {
-        int rb = run(&m, VS_NN_BACKEND_REF, 1, x, n, ref, n);
+        int rb = run(&m, VS_NN_BACKEND_REF, 1, x, n, ref, ny);
         CHECK(rb == 0, "%s: reference backend: %d blocks", bc->name, rb);
         for (int threads = 1; threads <= 2; threads++) {
-            int blocks = run(&m, VS_NN_BACKEND_XNNPACK, threads, x, n, got, n);
-            double e = blocks < 0 ? INFINITY : norm_err(got, ref, n);
+            int blocks = run(&m, VS_NN_BACKEND_XNNPACK, threads, x, n, got, ny);
+            double e = blocks < 0 ? INFINITY : norm_err(got, ref, ny);
             CHECK(blocks == bc->want_blocks, "%s/%dT: %d fused blocks, want %d", bc->name, threads,
                   blocks, bc->want_blocks);
             CHECK(e <= MAX_ERR, "%s/%dT: error %.3g", bc->name, threads, e);
@@ -163,15 +191,20 @@ static void check_case(const block_case *bc)
 }
 
 static const block_case cases[] = {
-    {"blazeface 32x32x24 3x3 relu", 32, 32, 24, 3, 1, VS_ACT_RELU, 0, 1},
-    {"tail lanes 9x13x20 3x3 relu", 9, 13, 20, 3, 1, VS_ACT_RELU, 0, 1},
-    {"wide 8x8x96 3x3 none", 8, 8, 96, 3, 1, VS_ACT_NONE, 0, 1},
-    {"two groups 7x6x48 5x5 relu6", 7, 6, 48, 5, 1, VS_ACT_RELU6, 0, 1},
-    {"no bias 5x5x40 3x3 clamp", 5, 5, 40, 3, 0, VS_ACT_CLAMP, 0, 1},
-    {"one vector 6x7x8 3x3 relu", 6, 7, 8, 3, 1, VS_ACT_RELU, 0, 1},
-    {"one row 1x9x24 3x3 relu", 1, 9, 24, 3, 1, VS_ACT_RELU, 0, 1},
-    {"dw output read outside: no fusion", 8, 8, 24, 3, 1, VS_ACT_RELU, 1, 0},
-    {"4 channels: no fusion", 8, 8, 4, 3, 1, VS_ACT_RELU, 0, 0},
+    {"blazeface 32x32x24 3x3 relu", 32, 32, 24, 3, 1, VS_ACT_RELU, 0, 1, 0, 0, 0},
+    {"tail lanes 9x13x20 3x3 relu", 9, 13, 20, 3, 1, VS_ACT_RELU, 0, 1, 0, 0, 0},
+    {"wide 8x8x96 3x3 none", 8, 8, 96, 3, 1, VS_ACT_NONE, 0, 1, 0, 0, 0},
+    {"two groups 7x6x48 5x5 relu6", 7, 6, 48, 5, 1, VS_ACT_RELU6, 0, 1, 0, 0, 0},
+    {"no bias 5x5x40 3x3 clamp", 5, 5, 40, 3, 0, VS_ACT_CLAMP, 0, 1, 0, 0, 0},
+    {"one vector 6x7x8 3x3 relu", 6, 7, 8, 3, 1, VS_ACT_RELU, 0, 1, 0, 0, 0},
+    {"one row 1x9x24 3x3 relu", 1, 9, 24, 3, 1, VS_ACT_RELU, 0, 1, 0, 0, 0},
+    {"dw output read outside: no fusion", 8, 8, 24, 3, 1, VS_ACT_RELU, 1, 0, 0, 0, 0},
+    {"4 channels: no fusion", 8, 8, 4, 3, 1, VS_ACT_RELU, 0, 0, 0, 0, 0},
+    {"pooled 16x16x24 s2 relu", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 24, 1},
+    {"pooled, output planned over input: no fusion", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 0, 1, 24, 0},
+    {"pooled + pad 12x10x24->48 s2 relu", 12, 10, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 48, 1},
+    {"pooled + pad 8x8x20->36 s2 none", 8, 8, 20, 3, 0, VS_ACT_NONE, 0, 1, 1, 36, 1},
+    {"pooled, dw read outside: no fusion", 8, 8, 24, 3, 1, VS_ACT_RELU, 1, 0, 1, 24, 0},
 };
 
 int main(void)

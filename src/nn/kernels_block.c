@@ -5,7 +5,9 @@
  * A task owns a contiguous range of output rows and one row-sized scratch buffer.  For each row
  * it runs the depthwise plan's row (kernels_dw.c) into the scratch, then the 1x1 convolution over
  * that row in tiles of PW_T pixels x up to 3 vectors of 8 output channels, adds the residual row,
- * applies the activation and stores the block's output row.
+ * applies the activation and stores the block's output row.  In a stride-2 block the residual
+ * row is the input max-pooled (and zero-padded to the output's channels), made into a second
+ * scratch row first.
  *
  * DESIGN NOTES
  *   1. Vectors of VW = 8 floats (GCC vector extensions), as in kernels_dw.c and for the same
@@ -20,12 +22,17 @@
  *   3. Each output is bias + sum over input channels in order (one FMA per term), then + the
  *      residual, then the activation with the reference kernel's comparisons: the reference's
  *      sum in the same order, rounded once per FMA instead of twice.
- *   4. The hot function is compiled for x86-64-v4, v3 and baseline (target_clones), once
+ *   4. Where the memory plan put the block's output over its input (legal node by node once the
+ *      last reader of the input has run, as in a stride-2 block whose input only the depthwise
+ *      node and the pool read), rows in flight would read what earlier rows wrote: such a block
+ *      is not fused (vs_block_plan_new refuses it; test_block has the case).
+ *   5. The hot function is compiled for x86-64-v4, v3 and baseline (target_clones), once
  *      elsewhere; GCC needs -ffp-contract=fast (turned off by -std=c11) to emit FMAs.  The
  *      vector helpers (vec8.h) are kernels_dw.c's.
  */
 #include "kernels_block.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +50,15 @@ enum { PW_T = 4, PW_B = 3, MAX_TASKS = 64 };
 struct vs_block_plan {
     vs_dw_plan *dw;
     const float *x;   /* the block's input: the depthwise node's input */
-    const float *res; /* the residual, [rows][ow][n] */
+    const float *res; /* the residual, [rows][ow][n], or NULL: the input max-pooled (pool_*) */
     float *y;         /* the block's output, [rows][ow][n] */
     float *w;         /* the 1x1 filter, [k][n] */
     float *bias;      /* n values (zeros when the node has none) */
     float *scratch;   /* tasks x ow x k: one depthwise row per task */
+    float *res_rows;  /* tasks x ow x n: one pooled residual row per task, or NULL */
     int64_t rows, ow, k, n;
+    int64_t xh, xw, oh; /* the input's height and width; output rows per image */
+    int64_t pool_kh, pool_kw, pool_sh, pool_sw; /* the MAXPOOL's window and strides */
     int tasks;
     vs_act act;
     float lo, hi; /* CLAMP bounds */
@@ -153,6 +163,29 @@ BK_INLINE void pw_row(const vs_block_plan *p, const float *d, const float *res, 
         pw_pixels(p, d + px * k_n, res + px * n_n, y + px * n_n, 1, act);
 }
 
+/* Output row r of the residual when it is the block's input max-pooled (k channels, zeros up to
+ * n): kernels_ref.c's MAXPOOL, window rows then columns, NaN ignored as there. */
+static void pool_row(const vs_block_plan *p, int64_t r, float *rs)
+{
+    const int64_t b = r / p->oh, oy = r % p->oh, k_n = p->k;
+    const float *xb = p->x + (b * p->xh + oy * p->pool_sh) * p->xw * k_n;
+    for (int64_t ox = 0; ox < p->ow; ox++) {
+        const float *xp = xb + ox * p->pool_sw * k_n;
+        float *o = rs + ox * p->n;
+        for (int64_t c = 0; c < k_n; c++) {
+            float m = -INFINITY;
+            for (int64_t ky = 0; ky < p->pool_kh; ky++)
+                for (int64_t kx = 0; kx < p->pool_kw; kx++) {
+                    const float v = xp[(ky * p->xw + kx) * k_n + c];
+                    m = v > m ? v : m;
+                }
+            o[c] = m;
+        }
+        for (int64_t c = k_n; c < p->n; c++)
+            o[c] = 0.0f;
+    }
+}
+
 /* Task `task`'s share of the output rows. */
 VEC8_CLONES static void block_rows(const vs_block_plan *p, int64_t task)
 {
@@ -161,7 +194,9 @@ VEC8_CLONES static void block_rows(const vs_block_plan *p, int64_t task)
     float *d = p->scratch + task * row_in;
     for (int64_t r = r0; r < r1; r++) {
         vs_dw_plan_row(p->dw, p->x, (size_t)r, d);
-        const float *res = p->res + r * row_out;
+        const float *res = p->res ? p->res + r * row_out : p->res_rows + task * row_out;
+        if (!p->res)
+            pool_row(p, r, p->res_rows + task * row_out);
         float *y = p->y + r * row_out;
         switch (p->act) { /* one copy of the row code per activation */
         case VS_ACT_RELU:
@@ -219,38 +254,80 @@ static int pointwise_ok(const vs_node *dw, const vs_node *pw, const vs_tview *in
            out->shape.dim[2] == in[0].shape.dim[2];
 }
 
-vs_status vs_block_plan_new(const vs_node *const n[3], const vs_tview *const in[3],
-                            const vs_tview out[3], int threads, vs_block_plan **plan)
+/* The MAXPOOL of a pooled block: reads the block's input x with no padding, its output is
+ * oh x ow (the depthwise output's) with x's channels. */
+static int pool_ok(const vs_block_node *dw, const vs_block_node *pool)
+{
+    const vs_node *n = pool->n;
+    const vs_shape *xs = &pool->in[0].shape, *ys = &pool->out.shape;
+    if (n->op != VS_OP_MAXPOOL || n->in[0] != dw->n->in[0] || xs->rank != 4 || ys->rank != 4 ||
+        n->act != VS_ACT_NONE || n->ksize[0] < 1 || n->ksize[1] < 1 || n->stride[0] < 1 ||
+        n->stride[1] < 1)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (n->pad[i] != 0)
+            return 0;
+    return ys->dim[1] == dw->out.shape.dim[1] && ys->dim[2] == dw->out.shape.dim[2] &&
+           ys->dim[3] == xs->dim[3] && ys->dim[0] == xs->dim[0] &&
+           (ys->dim[1] - 1) * n->stride[0] + n->ksize[0] <= xs->dim[1] &&
+           (ys->dim[2] - 1) * n->stride[1] + n->ksize[1] <= xs->dim[2];
+}
+
+/* The PAD of a pooled block: zeros appended to the channels of `from`'s output, nothing else. */
+static int channel_pad_ok(const vs_block_node *from, const vs_block_node *pad)
+{
+    const vs_node *n = pad->n;
+    if (n->op != VS_OP_PAD || n->in[0] != from->n->out || pad->out.shape.rank != 4 ||
+        n->pad_value != 0.0f || n->act != VS_ACT_NONE)
+        return 0;
+    for (int d = 0; d < 4; d++)
+        if (n->pads[d][0] != 0 || (d < 3 && n->pads[d][1] != 0))
+            return 0;
+    return 1;
+}
+
+vs_status vs_block_plan_new(const vs_block_node *b, int count, int threads, vs_block_plan **plan)
 {
     *plan = NULL;
-    const vs_node *dw = n[0], *pw = n[1], *add = n[2];
+    if (count < 3 || count > 5)
+        return VS_UNSUPPORTED;
+    const vs_block_node *dw = &b[0], *pool = count > 3 ? &b[1] : NULL;
+    const vs_block_node *pw = &b[count > 3 ? 2 : 1], *pad = count == 5 ? &b[3] : NULL;
+    const vs_block_node *add = &b[count - 1];
     const vs_tview *bias;
-    if (dw->op != VS_OP_DWCONV2D || !pointwise_ok(dw, pw, in[1], &out[1], &bias))
+    if (dw->n->op != VS_OP_DWCONV2D || !pointwise_ok(dw->n, pw->n, pw->in, &pw->out, &bias) ||
+        (pool && !pool_ok(dw, pool)) || (pad && !channel_pad_ok(pool, pad)))
         return VS_UNSUPPORTED;
-    /* The ADD: the 1x1 output plus a residual of the same shape that is neither intermediate. */
-    if (add->op != VS_OP_ADD || add->n_in != 2 ||
-        (add->in[0] == pw->out) == (add->in[1] == pw->out))
+    /* The ADD: the 1x1 output plus a residual of the same shape: the pool's (or its pad's)
+     * output, or a tensor that is neither intermediate. */
+    const vs_node *an = add->n;
+    if (an->op != VS_OP_ADD || an->n_in != 2 ||
+        (an->in[0] == pw->n->out) == (an->in[1] == pw->n->out))
         return VS_UNSUPPORTED;
-    const int ri = add->in[0] == pw->out ? 1 : 0;
-    const vs_tview *res = &in[2][ri];
-    if (add->in[ri] == dw->out || !res->data || !vs_shape_equal(&res->shape, &out[1].shape) ||
-        !vs_shape_equal(&out[2].shape, &out[1].shape))
+    const int ri = an->in[0] == pw->n->out ? 1 : 0;
+    const vs_tview *res = &add->in[ri];
+    const vs_block_node *res_node = pad ? pad : pool;
+    if ((res_node && an->in[ri] != res_node->n->out) || an->in[ri] == dw->n->out ||
+        !vs_shape_equal(&res->shape, &pw->out.shape) ||
+        !vs_shape_equal(&add->out.shape, &pw->out.shape))
         return VS_UNSUPPORTED;
-    if (add->act != VS_ACT_NONE && add->act != VS_ACT_RELU && add->act != VS_ACT_RELU6 &&
-        add->act != VS_ACT_CLAMP)
+    if (an->act != VS_ACT_NONE && an->act != VS_ACT_RELU && an->act != VS_ACT_RELU6 &&
+        an->act != VS_ACT_CLAMP)
         return VS_UNSUPPORTED;
-    const int64_t k = out[0].shape.dim[3], nout = out[1].shape.dim[3];
-    const int64_t rows = out[1].shape.dim[0] * out[1].shape.dim[1], ow = out[1].shape.dim[2];
-    const int64_t n_y = vs_shape_numel(&out[2].shape);
-    if (k < VW || nout < VW || rows < 1 || ow < 1 || !in[0][0].data || !out[2].data ||
-        overlaps(out[2].data, n_y, in[0][0].data, vs_shape_numel(&in[0][0].shape)) ||
-        overlaps(out[2].data, n_y, res->data, n_y))
+    const vs_shape *xs = &dw->in[0].shape;
+    const int64_t k = dw->out.shape.dim[3], nout = pw->out.shape.dim[3];
+    const int64_t rows = pw->out.shape.dim[0] * pw->out.shape.dim[1], ow = pw->out.shape.dim[2];
+    const int64_t n_y = vs_shape_numel(&add->out.shape);
+    if (k < VW || nout < VW || nout < k || rows < 1 || ow < 1 || !dw->in[0].data ||
+        !add->out.data || !res->data ||
+        overlaps(add->out.data, n_y, dw->in[0].data, vs_shape_numel(xs)) ||
+        (!res_node && overlaps(add->out.data, n_y, res->data, n_y)))
         return VS_UNSUPPORTED;
 
     vs_block_plan *p = calloc(1, sizeof *p);
     if (!p)
         return VS_NOMEM;
-    vs_status st = vs_dw_plan_new(dw, in[0], &out[0], &p->dw);
+    vs_status st = vs_dw_plan_new(dw->n, dw->in, &dw->out, &p->dw);
     if (st != VS_OK) {
         free(p);
         return st == VS_NOMEM ? VS_NOMEM : VS_UNSUPPORTED;
@@ -262,23 +339,34 @@ vs_status vs_block_plan_new(const vs_node *const n[3], const vs_tview *const in[
     p->w = malloc((size_t)(k * nout) * sizeof(float));
     p->bias = calloc((size_t)nout, sizeof(float));
     p->scratch = malloc((size_t)(p->tasks * ow * k) * sizeof(float));
-    if (!p->w || !p->bias || !p->scratch) {
+    if (res_node)
+        p->res_rows = malloc((size_t)(p->tasks * ow * nout) * sizeof(float));
+    if (!p->w || !p->bias || !p->scratch || (res_node && !p->res_rows)) {
         vs_block_plan_free(p);
         return VS_NOMEM;
     }
-    memcpy(p->w, in[1][1].data, (size_t)(k * nout) * sizeof(float));
+    memcpy(p->w, pw->in[1].data, (size_t)(k * nout) * sizeof(float));
     if (bias)
         memcpy(p->bias, bias->data, (size_t)nout * sizeof(float));
-    p->x = in[0][0].data;
-    p->res = res->data;
-    p->y = out[2].data;
+    p->x = dw->in[0].data;
+    p->res = res_node ? NULL : res->data;
+    p->y = add->out.data;
     p->rows = rows;
     p->ow = ow;
     p->k = k;
     p->n = nout;
-    p->act = add->act;
-    p->lo = add->act_min;
-    p->hi = add->act_max;
+    p->xh = xs->dim[1];
+    p->xw = xs->dim[2];
+    p->oh = pw->out.shape.dim[1];
+    if (pool) {
+        p->pool_kh = pool->n->ksize[0];
+        p->pool_kw = pool->n->ksize[1];
+        p->pool_sh = pool->n->stride[0];
+        p->pool_sw = pool->n->stride[1];
+    }
+    p->act = an->act;
+    p->lo = an->act_min;
+    p->hi = an->act_max;
     *plan = p;
     return VS_OK;
 }
@@ -303,5 +391,6 @@ void vs_block_plan_free(vs_block_plan *p)
     free(p->w);
     free(p->bias);
     free(p->scratch);
+    free(p->res_rows);
     free(p);
 }

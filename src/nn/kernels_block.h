@@ -8,9 +8,9 @@
  * at a time, the depthwise row and the 1x1 convolution's input stay in L1 and only the block's
  * input and output touch memory.
  *
- * The runtime (runtime.c) finds such a triple of consecutive nodes, prepares a plan, runs it at
- * the first node's place and skips the other two.  The result is what the three reference
- * kernels give node by node, up to the order of the additions.
+ * The runtime (runtime.c) finds such consecutive nodes, prepares a plan, runs it at the first
+ * node's place and skips the others.  The result is what the reference kernels give node by
+ * node, up to the order of the additions.
  */
 #ifndef VS_NN_KERNELS_BLOCK_H
 #define VS_NN_KERNELS_BLOCK_H
@@ -21,21 +21,31 @@
 
 typedef struct vs_block_plan vs_block_plan;
 
+/* One node of a block as the runtime holds it. */
+typedef struct vs_block_node {
+    const vs_node *n;
+    const vs_tview *in; /* views of n's inputs (data in the runtime's arena or the graph) */
+    vs_tview out;       /* view of n's output */
+} vs_block_node;
+
 /*
- * Prepares the block of nodes n[0] (DWCONV2D), n[1] (CONV2D with a 1x1 filter, stride 1, no
- * padding, no activation) and n[2] (ADD of n[1]'s output and a residual of the same shape,
- * activation NONE, RELU, RELU6 or CLAMP), with in[k] / out[k] the views of node k's inputs and
- * output as the runtime holds them (data pointers into its arena or the graph's constants; they
- * are kept and used by vs_block_plan_run).  threads: the number of tasks to split rows over (1
- * on the calling thread).
+ * Prepares the block of consecutive nodes b[0..count), one of:
+ *   3: DWCONV2D, CONV2D, ADD(the CONV2D's output, a residual tensor);
+ *   4: DWCONV2D, MAXPOOL, CONV2D, ADD(the CONV2D's output, the MAXPOOL's output);
+ *   5: DWCONV2D, MAXPOOL, CONV2D, PAD, ADD(the CONV2D's output, the PAD's output).
+ * The CONV2D has a 1x1 filter, stride 1, no padding and no activation and reads the DWCONV2D's
+ * output; the ADD's activation is NONE, RELU, RELU6 or CLAMP.  In the last two (BlazeFace's
+ * stride-2 blocks) the MAXPOOL (no padding) reads the block's input, the PAD only appends zero
+ * channels, and the residual is computed row by row too.  Data pointers of the views are kept
+ * and used by vs_block_plan_run.  threads: the number of tasks to split rows over (1 on the
+ * calling thread).
  * Checks everything the kernel relies on: the shapes chain, the depthwise node is one that
- * vs_dw_plan runs, the 1x1 node reads exactly the depthwise output and the ADD exactly the 1x1
- * output, at least 8 channels in and out, and the block's output overlaps neither its input
- * nor the residual.  The caller checks that the two intermediate tensors have no other reader.
+ * vs_dw_plan runs, each node reads the one before as said, at least 8 channels in and out, and
+ * the block's output overlaps neither its input nor a residual tensor.  The caller checks that
+ * the intermediate tensors have no reader outside the block.
  * OUT: *plan, NULL on failure.  Returns VS_UNSUPPORTED for a block it does not run, VS_NOMEM.
  */
-vs_status vs_block_plan_new(const vs_node *const n[3], const vs_tview *const in[3],
-                            const vs_tview out[3], int threads, vs_block_plan **plan);
+vs_status vs_block_plan_new(const vs_block_node *b, int count, int threads, vs_block_plan **plan);
 
 /* Runs the block: writes the ADD node's output.  Never allocates. */
 vs_status vs_block_plan_run(const vs_block_plan *p, pthreadpool_t pool);

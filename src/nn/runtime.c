@@ -82,23 +82,42 @@ static int *count_readers(const vs_graph *g)
     return r;
 }
 
-/* Node i and the two after it as one residual block (kernels_block.h), when they are one and
- * its intermediates are read by the block alone: the plan in *plan, or NULL. */
+/* The node sequences kernels_block.c runs as one residual block (see vs_block_plan_new). */
+static const vs_op block_forms[][5] = {
+    {VS_OP_DWCONV2D, VS_OP_CONV2D, VS_OP_ADD},
+    {VS_OP_DWCONV2D, VS_OP_MAXPOOL, VS_OP_CONV2D, VS_OP_ADD},
+    {VS_OP_DWCONV2D, VS_OP_MAXPOOL, VS_OP_CONV2D, VS_OP_PAD, VS_OP_ADD},
+};
+static const int block_form_len[] = {3, 4, 5};
+
+/* Node i and those after it as one residual block (kernels_block.h), when they form one and
+ * its intermediate tensors are read inside the block alone: the plan in *plan and its node
+ * count in *count, or *plan = NULL. */
 static vs_status try_block(const vs_runtime *rt, const int *readers, int i, int threads,
-                           vs_block_plan **plan)
+                           vs_block_plan **plan, int *count)
 {
     const vs_graph *g = rt->m->g;
     *plan = NULL;
-    if (i + 2 >= g->n_nodes || g->nodes[i].op != VS_OP_DWCONV2D ||
-        g->nodes[i + 1].op != VS_OP_CONV2D || g->nodes[i + 2].op != VS_OP_ADD ||
-        readers[g->nodes[i].out] != 1 || readers[g->nodes[i + 1].out] != 1 ||
-        !weights_are_const(g, &g->nodes[i + 1]))
-        return VS_OK;
-    const vs_node *n[3] = {&g->nodes[i], &g->nodes[i + 1], &g->nodes[i + 2]};
-    const vs_tview *in[3] = {rt->exec[i].in, rt->exec[i + 1].in, rt->exec[i + 2].in};
-    const vs_tview out[3] = {rt->exec[i].out, rt->exec[i + 1].out, rt->exec[i + 2].out};
-    vs_status st = vs_block_plan_new(n, in, out, threads, plan);
-    return st == VS_UNSUPPORTED ? VS_OK : st;
+    for (size_t f = 0; f < sizeof block_form_len / sizeof block_form_len[0]; f++) {
+        const int len = block_form_len[f];
+        int ok = i + len <= g->n_nodes;
+        for (int k = 0; ok && k < len; k++) {
+            const vs_node *n = &g->nodes[i + k];
+            ok = n->op == block_forms[f][k] && (k == len - 1 || readers[n->out] == 1) &&
+                 (n->op != VS_OP_CONV2D || weights_are_const(g, n));
+        }
+        if (!ok)
+            continue;
+        vs_block_node b[5];
+        for (int k = 0; k < len; k++)
+            b[k] = (vs_block_node){&g->nodes[i + k], rt->exec[i + k].in, rt->exec[i + k].out};
+        vs_status st = vs_block_plan_new(b, len, threads, plan);
+        if (st == VS_OK)
+            *count = len;
+        if (st != VS_UNSUPPORTED)
+            return st;
+    }
+    return VS_OK;
 }
 
 static float *value_ptr(const vs_runtime *rt, int v)
@@ -175,13 +194,15 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
         node_exec *e = &rt->exec[i];
         if (backend != VS_NN_BACKEND_XNNPACK || e->in_block || !weights_are_const(g, n))
             continue;
-        st = try_block(rt, readers, i, threads, &e->blk);
+        int block_len = 0;
+        st = try_block(rt, readers, i, threads, &e->blk, &block_len);
         if (st != VS_OK) {
             vs_err_set(err, st, "could not prepare the block at node %s", n->name);
             goto fail;
         }
         if (e->blk) {
-            rt->exec[i + 1].in_block = rt->exec[i + 2].in_block = 1;
+            for (int k = 1; k < block_len; k++)
+                rt->exec[i + k].in_block = 1;
             continue;
         }
         if (prefer_own_dwconv(n, e->in, &e->out) &&
