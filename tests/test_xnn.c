@@ -1,6 +1,7 @@
 /*
- * test_xnn.c - the XNNPACK backend (src/nn/backend_xnn.c) and our own element-wise kernels that
- * run beside it (src/nn/kernels_ew.c) checked op by op against the reference kernels
+ * test_xnn.c - the XNNPACK backend (src/nn/backend_xnn.c) and our own element-wise and direct
+ * convolution kernels that run beside it (src/nn/kernels_ew.c, kernels_conv.c) checked op by op
+ * against the reference kernels
  * (src/nn/kernels_ref.c), as ggml's test-backend-ops does.
  *
  * Every case builds one vs_node by hand (SAME padding and the output shape are computed here with
@@ -21,6 +22,7 @@
 #include "check.h"
 #include "nn/backend_xnn.h"
 #include "nn/kernels.h"
+#include "nn/kernels_conv.h"
 #include "nn/kernels_ew.h"
 
 #define MAX_ERR 1e-4
@@ -435,7 +437,7 @@ static double norm_err(const float *a, const float *r, int64_t n)
 }
 
 /* Which implementation a case runs against the reference. */
-typedef enum { ON_XNNPACK, ON_OWN } impl;
+typedef enum { ON_XNNPACK, ON_OWN, ON_CONV } impl;
 
 /* Runs one case on one pool; returns the normalised error (INFINITY on a failure). */
 static double run_case(const tcase *t, pthreadpool_t pool, impl on)
@@ -445,6 +447,7 @@ static double run_case(const tcase *t, pthreadpool_t pool, impl on)
     double err = INFINITY;
     vs_xnn_op *op = NULL;
     vs_ew_plan *own = NULL;
+    vs_conv_plan *conv = NULL;
     for (int i = 0; i < t->node.n_in; i++) {
         if (t->in_shape[i].rank < 0)
             continue;
@@ -458,15 +461,19 @@ static double run_case(const tcase *t, pthreadpool_t pool, impl on)
     ro.data = alloc_tensor(&ro.shape);
     if (!xo.data || !ro.data)
         goto out;
-    vs_status st = on == ON_OWN ? vs_ew_plan_new(&t->node, in, &xo, &own)
-                                : vs_xnn_prepare(&t->node, in, &xo, pool, &op);
-    CHECK(st == VS_OK && (op || own), "%s: prepare: %s", t->name, vs_status_str(st));
+    const int threads = pool ? (int)pthreadpool_get_threads_count(pool) : 1;
+    vs_status st = on == ON_OWN    ? vs_ew_plan_new(&t->node, in, &xo, &own)
+                   : on == ON_CONV ? vs_conv_plan_new(&t->node, in, &xo, threads, &conv)
+                                   : vs_xnn_prepare(&t->node, in, &xo, pool, &op);
+    CHECK(st == VS_OK && (op || own || conv), "%s: prepare: %s", t->name, vs_status_str(st));
     if (st != VS_OK)
         goto out;
     for (int i = 0; i < t->node.n_in; i++)
         if (in[i].data && !t->weight[i])
             fill(in[i].data, &in[i].shape, t->lo[i], t->hi[i]);
-    st = on == ON_OWN ? vs_ew_plan_run(own, pool) : vs_xnn_run(op);
+    st = on == ON_OWN    ? vs_ew_plan_run(own, pool)
+         : on == ON_CONV ? vs_conv_plan_run(conv, pool)
+                         : vs_xnn_run(op);
     CHECK(st == VS_OK, "%s: run: %s", t->name, vs_status_str(st));
     vs_status rst = vs_ref_run(&t->node, in, &ro);
     CHECK(rst == VS_OK, "%s: reference: %s", t->name, vs_status_str(rst));
@@ -475,6 +482,7 @@ static double run_case(const tcase *t, pthreadpool_t pool, impl on)
 out:
     vs_xnn_free(op);
     vs_ew_plan_free(own);
+    vs_conv_plan_free(conv);
     for (int i = 0; i < VS_MAX_IN; i++)
         free(in[i].data);
     free(xo.data);
@@ -705,6 +713,50 @@ static void own_cases(pthreadpool_t pool2)
     }
 }
 
+/* Our direct convolution for few input channels (kernels_conv.c): first layers of every shape
+ * its tiles treat differently (channel groups of 3, 2 and 1 vectors and an overlapping tail,
+ * interior tiles and clipped border pixels, images smaller than the window), and the nodes it
+ * must refuse. */
+static void own_conv_cases(pthreadpool_t pool2)
+{
+    static const conv_spec specs[] = {
+        {VS_OP_CONV2D, 7, 9, 3, 3, 3, 8, 1, 1, VS_PAD_SAME, VS_ACT_NONE, 1},
+        {VS_OP_CONV2D, 19, 21, 3, 5, 5, 24, 2, 1, VS_PAD_SAME, VS_ACT_RELU, 1},
+        {VS_OP_CONV2D, 8, 8, 4, 3, 3, 20, 2, 1, VS_PAD_VALID, VS_ACT_RELU6, 1},
+        {VS_OP_CONV2D, 9, 11, 1, 7, 7, 48, 2, 1, VS_PAD_EXPLICIT, VS_ACT_CLAMP, 0},
+        {VS_OP_CONV2D, 3, 2, 3, 5, 5, 24, 1, 1, VS_PAD_SAME, VS_ACT_RELU, 1},
+        {VS_OP_CONV2D, 12, 17, 3, 3, 3, 16, 2, 1, VS_PAD_SAME, VS_ACT_NONE, 1},
+        {VS_OP_CONV2D, 10, 13, 2, 3, 3, 40, 1, 1, VS_PAD_EXPLICIT, VS_ACT_RELU, 1},
+    };
+    printf("own direct convolution (kernels_conv.c)\n");
+    tcase t;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        conv_case(&t, &specs[i]);
+        check_impl(&t, pool2, ON_CONV, MAX_ERR);
+    }
+    static const conv_spec refused[] = {
+        {VS_OP_CONV2D, 7, 9, 5, 3, 3, 8, 1, 1, VS_PAD_SAME, VS_ACT_NONE, 1},   /* 5 channels in */
+        {VS_OP_CONV2D, 7, 9, 3, 3, 3, 6, 1, 1, VS_PAD_SAME, VS_ACT_NONE, 1},   /* 6 out */
+        {VS_OP_CONV2D, 7, 9, 3, 3, 3, 8, 1, 1, VS_PAD_SAME, VS_ACT_PRELU, 1},  /* PReLU */
+        {VS_OP_CONV2D, 11, 13, 3, 3, 3, 8, 1, 2, VS_PAD_SAME, VS_ACT_NONE, 1}, /* dilated */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        conv_case(&t, &refused[i]);
+        vs_tview in[VS_MAX_IN] = {0}, out = {.shape = t.out_shape};
+        float dummy[1];
+        for (int k = 0; k < t.node.n_in; k++)
+            if (t.in_shape[k].rank >= 0)
+                in[k] = (vs_tview){dummy, t.in_shape[k]};
+        out.data = dummy;
+        vs_conv_plan *p = (vs_conv_plan *)&out; /* must be overwritten with NULL */
+        const vs_status st = vs_conv_plan_new(&t.node, in, &out, 1, &p);
+        const int ok = st == VS_UNSUPPORTED && p == NULL;
+        printf("  %-4s refused: %-49s %s\n", ok ? "ok" : "FAIL", t.name, vs_status_str(st));
+        if (!ok)
+            failures++;
+    }
+}
+
 /* Nodes XNNPACK cannot run: prepare must refuse them with VS_UNSUPPORTED and a NULL op. */
 static void unsupported_cases(void)
 {
@@ -828,6 +880,7 @@ int main(void)
     pthreadpool_t pool2 = pthreadpool_create(2);
     op_cases(pool2);
     own_cases(pool2);
+    own_conv_cases(pool2);
     unsupported_cases();
     alias_is_a_noop();
     perf_conv();

@@ -64,30 +64,6 @@ struct vs_block_plan {
     float lo, hi; /* CLAMP bounds */
 };
 
-/* The activations of kernels_ref.c's act_row that an ADD can carry, with its comparisons, in
- * place (by address: see vst).  act is a constant after inlining (block_rows). */
-BK_INLINE void act_vec(const vs_block_plan *p, v8f *v, const vs_act act)
-{
-    const v8f zero = vsplat(0.0f);
-    switch (act) {
-    case VS_ACT_RELU:
-        *v = VSEL(*v < zero, zero, *v);
-        break;
-    case VS_ACT_RELU6: {
-        const v8f six = vsplat(6.0f);
-        *v = VSEL(*v < zero, zero, VSEL(*v > six, six, *v));
-        break;
-    }
-    case VS_ACT_CLAMP: {
-        const v8f lo = vsplat(p->lo), hi = vsplat(p->hi);
-        *v = VSEL(*v > hi, hi, VSEL(*v < lo, lo, *v));
-        break;
-    }
-    default: /* NONE; vs_block_plan_new refused the others */
-        break;
-    }
-}
-
 /* ---- the 1x1 convolution with the residual ----------------------------------------------- */
 
 /* T pixels x B vectors of output channels from c0.  d: the T pixels' depthwise outputs (k
@@ -124,7 +100,7 @@ BK_INLINE void pw_tile(const vs_block_plan *p, const float *d, const float *res,
         for (int b = 0; b < B; b++) {
             const int64_t o = t * n_n + c0 + b * VW;
             v8f v = acc[t * B + b] + vld(res + o);
-            act_vec(p, &v, act);
+            vact(&v, act, p->lo, p->hi);
             vst(y + o, &v);
         }
     }

@@ -4,9 +4,9 @@
  * vs_nn_runtime_new does all the allocation a runtime will ever do: the activation arena the
  * memory plan sized, the tensor views of every node, and (on the XNNPACK backend) one XNNPACK
  * operator per node that XNNPACK can run, created and set up against the arena's fixed
- * addresses.  Our own kernels take the nodes they run faster (kernels_dw.c, and kernels_block.c
- * for three consecutive nodes that form a residual block) or that XNNPACK has no operator for
- * (kernels_ew.c); the rest use the reference kernels, so every model runs on both backends.
+ * addresses.  Our own kernels take the nodes they run faster (kernels_dw.c, kernels_conv.c, and
+ * kernels_block.c for consecutive nodes that form a residual block) or that XNNPACK has no operator
+ * for (kernels_ew.c); the rest use the reference kernels, so every model runs on both backends.
  * vs_nn_run then only walks the nodes.
  *
  * A runtime belongs to one thread at a time; several runtimes may share one model.
@@ -17,6 +17,7 @@
 #include "backend_xnn.h"
 #include "kernels.h"
 #include "kernels_block.h"
+#include "kernels_conv.h"
 #include "kernels_dw.h"
 #include "kernels_ew.h"
 #include "model.h"
@@ -26,6 +27,7 @@ typedef struct node_exec {
     vs_tview out;
     vs_xnn_op *xop;     /* XNNPACK operator, or */
     vs_dw_plan *dw;     /* our depthwise kernel, or */
+    vs_conv_plan *cv;   /* our convolution for few input channels, or */
     vs_ew_plan *ew;     /* our element-wise kernel, or */
     vs_block_plan *blk; /* a residual block starting at this node (kernels_block.h), or */
     int in_block;       /* this node is done by the block before it, or none of them: the
@@ -120,6 +122,15 @@ static vs_status try_block(const vs_runtime *rt, const int *readers, int i, int 
     return VS_OK;
 }
 
+/* Our direct convolution (kernels_conv.c) beats XNNPACK's on a first layer with a multiple of 24
+ * output channels (BlazeFace's 5x5x3 -> 24: 1.2x) and loses with 32 or 64, where XNNPACK's
+ * 16-wide tiles waste nothing (measured per layer: bench/conv_bench.c). */
+static int prefer_own_conv(const vs_node *n, const vs_tview *in, const vs_tview *out)
+{
+    return n->op == VS_OP_CONV2D && in[0].shape.rank == 4 && in[0].shape.dim[3] <= 4 &&
+           out->shape.rank == 4 && out->shape.dim[3] % 24 == 0;
+}
+
 static float *value_ptr(const vs_runtime *rt, int v)
 {
     const vs_value *val = &rt->m->g->values[v];
@@ -205,6 +216,10 @@ vs_status vs_nn_runtime_new(const vs_model *m, vs_nn_backend backend, int thread
                 rt->exec[i + k].in_block = 1;
             continue;
         }
+        if (prefer_own_conv(n, e->in, &e->out) &&
+            vs_conv_plan_new(n, e->in, &e->out, threads, &e->cv) == VS_OK)
+            continue;
+        e->cv = NULL;
         if (prefer_own_dwconv(n, e->in, &e->out) &&
             vs_dw_plan_new(n, e->in, &e->out, &e->dw) == VS_OK)
             continue;
@@ -245,6 +260,7 @@ void vs_nn_runtime_free(vs_runtime *rt)
             vs_dw_plan_free(rt->exec[i].dw);
             vs_ew_plan_free(rt->exec[i].ew);
             vs_block_plan_free(rt->exec[i].blk);
+            vs_conv_plan_free(rt->exec[i].cv);
         }
     if (rt->pool)
         pthreadpool_destroy(rt->pool);
@@ -271,6 +287,7 @@ vs_status vs_nn_run(vs_runtime *rt, vs_err *err)
         if (e->in_block)
             continue;
         vs_status st = e->blk   ? vs_block_plan_run(e->blk, rt->pool)
+                       : e->cv  ? vs_conv_plan_run(e->cv, rt->pool)
                        : e->xop ? vs_xnn_run(e->xop)
                        : e->dw  ? vs_dw_plan_run(e->dw, e->in[0].data, e->out.data, rt->pool)
                        : e->ew  ? vs_ew_plan_run(e->ew, rt->pool)

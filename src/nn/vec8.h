@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "graph.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -66,5 +68,29 @@ VEC8_INLINE v8f vsplat(float a)
  * compiled without AVX, even one that is always inlined.  Arguments are evaluated more than
  * once. */
 #define VSEL(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
+
+/* The clamp activations of kernels_ref.c's act_row (NONE, RELU, RELU6, CLAMP between lo and hi)
+ * in place, with its comparisons (NaN passes through); act is a constant after inlining. */
+VEC8_INLINE void vact(v8f *v, const vs_act act, float lo, float hi)
+{
+    const v8f zero = vsplat(0.0f);
+    switch (act) {
+    case VS_ACT_RELU:
+        *v = VSEL(*v < zero, zero, *v);
+        break;
+    case VS_ACT_RELU6: {
+        const v8f six = vsplat(6.0f);
+        *v = VSEL(*v < zero, zero, VSEL(*v > six, six, *v));
+        break;
+    }
+    case VS_ACT_CLAMP: {
+        const v8f l = vsplat(lo), h = vsplat(hi);
+        *v = VSEL(*v > h, h, VSEL(*v < l, l, *v));
+        break;
+    }
+    default:
+        break;
+    }
+}
 
 #endif
