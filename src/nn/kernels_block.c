@@ -140,22 +140,24 @@ BK_INLINE void pw_row(const vs_block_plan *p, const float *d, const float *res, 
 }
 
 /* Output row r of the residual when it is the block's input max-pooled (k channels, zeros up to
- * n): kernels_ref.c's MAXPOOL, window rows then columns, NaN ignored as there. */
-static void pool_row(const vs_block_plan *p, int64_t r, float *rs)
+ * n): kernels_ref.c's MAXPOOL, window rows then columns, v > max ? v : max as there, 8 channels
+ * at a time (k >= 8; the last vector may overlap the one before). */
+BK_INLINE void pool_row(const vs_block_plan *p, int64_t r, float *rs)
 {
     const int64_t b = r / p->oh, oy = r % p->oh, k_n = p->k;
     const float *xb = p->x + (b * p->xh + oy * p->pool_sh) * p->xw * k_n;
     for (int64_t ox = 0; ox < p->ow; ox++) {
         const float *xp = xb + ox * p->pool_sw * k_n;
         float *o = rs + ox * p->n;
-        for (int64_t c = 0; c < k_n; c++) {
-            float m = -INFINITY;
+        for (int64_t c0 = 0; c0 < k_n; c0 += VW) {
+            const int64_t c = c0 + VW <= k_n ? c0 : k_n - VW;
+            v8f m = vsplat(-INFINITY);
             for (int64_t ky = 0; ky < p->pool_kh; ky++)
                 for (int64_t kx = 0; kx < p->pool_kw; kx++) {
-                    const float v = xp[(ky * p->xw + kx) * k_n + c];
-                    m = v > m ? v : m;
+                    const v8f v = vld(xp + (ky * p->xw + kx) * k_n + c);
+                    m = VSEL(v > m, v, m);
                 }
-            o[c] = m;
+            vst(o + c, &m);
         }
         for (int64_t c = k_n; c < p->n; c++)
             o[c] = 0.0f;
