@@ -7,6 +7,7 @@ index_bench does, on Debian's python3-faiss and python3-hnswlib:
   faiss IndexFlatIP, faiss IndexHNSWFlat (inner product), hnswlib Index(space="ip"),
 printing the same tab-separated rows:
   row  impl  index  mode  threads  qps  p99_ms  recall1  bytes_per_vec  build_s  param
+       recall1_mated  recall1_strangers
 mode "single": one query per call (a Python loop over search(q[i:i+1]); the per-call Python
 overhead, a few microseconds, is included); "batch": all queries in one call (FAISS's own
 blocking with BLAS for IndexFlatIP; hnswlib's knn_query over num_threads threads).  Threads:
@@ -32,8 +33,9 @@ def rss():
 
 
 def row(impl, index, mode, threads, qps, p99_ms, rec, bpv, build_s, param):
-    print("row\t%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.4f\t%.0f\t%.2f\t%s"
-          % (impl, index, mode, threads, qps, p99_ms, rec, bpv, build_s, param), flush=True)
+    print("row\t%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.4f\t%.0f\t%.2f\t%s\t%.4f\t%.4f"
+          % (impl, index, mode, threads, qps, p99_ms, rec[0], bpv, build_s, param, rec[1], rec[2]),
+          flush=True)
 
 
 REPS = 3
@@ -66,7 +68,12 @@ def batch(search, q):
 
 
 def recall(top, truth):
-    return float(np.mean(top == truth[:len(top)]))
+    """recall@1 over all queries, the mated ones and the strangers (index_bench makes every 4th
+    query, i % 4 == 3, a stranger)."""
+    hit = top == truth[:len(top)]
+    stranger = np.arange(len(top)) % 4 == 3
+    return (float(np.mean(hit)), float(np.mean(hit[~stranger])) if (~stranger).any() else 0.0,
+            float(np.mean(hit[stranger])) if stranger.any() else 0.0)
 
 
 def faiss_flat(faiss, base, q, truth, a):
