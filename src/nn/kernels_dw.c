@@ -292,6 +292,8 @@ DW_INLINE int dw_interior_any(const dw_job *j, const dw_chunk *ch, const float *
         dw_interior(j, ch, xrow, ky0, nky, yr, 3, 1, DW_T31, 3);
     else if (j->kw == 3 && j->sw == 1)
         dw_interior(j, ch, xrow, ky0, nky, yr, 3, 1, DW_T31, DW_B31);
+    else if (j->kw == 3 && j->sw == 2 && (ch->ce - ch->cs) % (3 * VW) == 0)
+        dw_interior(j, ch, xrow, ky0, nky, yr, 3, 2, 4, 3);
     else if (j->kw == 3 && j->sw == 2)
         dw_interior(j, ch, xrow, ky0, nky, yr, 3, 2, DW_T32, DW_B32);
     else if (j->kw == 5 && j->sw == 1)
