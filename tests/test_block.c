@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "nn/kernels_block.h"
 #include "nn/model.h"
 
 #define MAX_ERR 1e-4
@@ -48,8 +49,8 @@ typedef struct block_case {
     int want_blocks; /* blocks the XNNPACK runtime must fuse */
     int pooled;      /* BlazeFace's stride-2 block: dw stride 2, residual = maxpool 2x2 of x */
     int out_c;       /* pooled: output channels (> c: the residual is channel-padded), else c */
-    int keep_x;      /* the input is also a graph output, so the memory plan cannot put the
-                        block's output over it (where it could, the block must not be fused) */
+    int keep_x;      /* the input is also a graph output (without it, the memory plan itself
+                        keeps a pooled block's input alive through the block: graph_plan.c) */
 } block_case;
 
 /* input -> dw (SAME) -> 1x1 (+bias) -> add(input) (+act), or for a pooled case
@@ -201,16 +202,55 @@ static const block_case cases[] = {
     {"dw output read outside: no fusion", 8, 8, 24, 3, 1, VS_ACT_RELU, 1, 0, 0, 0, 0},
     {"4 channels: no fusion", 8, 8, 4, 3, 1, VS_ACT_RELU, 0, 0, 0, 0, 0},
     {"pooled 16x16x24 s2 relu", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 24, 1},
-    {"pooled, output planned over input: no fusion", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 0, 1, 24, 0},
+    {"pooled, input kept alive by the plan", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 24, 0},
     {"pooled + pad 12x10x24->48 s2 relu", 12, 10, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 48, 1},
     {"pooled + pad 8x8x20->36 s2 none", 8, 8, 20, 3, 0, VS_ACT_NONE, 0, 1, 1, 36, 1},
     {"pooled, dw read outside: no fusion", 8, 8, 24, 3, 1, VS_ACT_RELU, 1, 0, 1, 24, 0},
 };
 
+/* vs_block_plan_new itself refuses a block whose output would overlap its input (rows in flight
+ * would read what earlier rows wrote), whatever the memory plan did: the views of a real pooled
+ * block, with the output pointed into the input. */
+static void output_over_input_is_refused(void)
+{
+    const block_case bc = {"overlap", 16, 16, 24, 3, 1, VS_ACT_RELU, 0, 1, 1, 24, 0};
+    vs_graph *g = build(&bc);
+    CHECK(g && g->n_nodes == 4, "overlap: the pooled graph has %d nodes", g ? g->n_nodes : -1);
+    if (!g || g->n_nodes != 4) {
+        vs_graph_free(g);
+        return;
+    }
+    static float x[16 * 16 * 24 + 64], mid[3][8 * 8 * 24];
+    vs_tview in[4][VS_MAX_IN] = {{{0}}};
+    vs_block_node b[4];
+    for (int i = 0; i < 4; i++) {
+        const vs_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) {
+                const vs_value *v = &g->values[n->in[k]];
+                in[i][k].shape = v->shape;
+                in[i][k].data = v->data ? v->data : v->is_input ? x : mid[v->producer % 3];
+            }
+        b[i] = (vs_block_node){n, in[i], {mid[i % 3], g->values[n->out].shape}};
+    }
+    vs_block_plan *p = NULL;
+    const vs_status apart = vs_block_plan_new(b, 4, 1, &p);
+    CHECK(apart == VS_OK && p, "overlap: the block with its output apart: %s",
+          vs_status_str(apart));
+    vs_block_plan_free(p);
+    b[3].out.data = x + 24; /* the add's output inside the input */
+    const vs_status over = vs_block_plan_new(b, 4, 1, &p);
+    CHECK(over == VS_UNSUPPORTED && !p, "overlap: output over input: %s", vs_status_str(over));
+    printf("  %-4s a pooled block whose output overlaps its input is refused\n",
+           over == VS_UNSUPPORTED ? "ok" : "FAIL");
+    vs_graph_free(g);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_case(&cases[i]);
+    output_over_input_is_refused();
     printf(failures ? "test_block: %d failure(s)\n" : "test_block: all passed\n", failures);
     return failures ? 1 : 0;
 }

@@ -22,10 +22,11 @@
  *   3. Each output is bias + sum over input channels in order (one FMA per term), then + the
  *      residual, then the activation with the reference kernel's comparisons: the reference's
  *      sum in the same order, rounded once per FMA instead of twice.
- *   4. Where the memory plan put the block's output over its input (legal node by node once the
- *      last reader of the input has run, as in a stride-2 block whose input only the depthwise
- *      node and the pool read), rows in flight would read what earlier rows wrote: such a block
- *      is not fused (vs_block_plan_new refuses it; test_block has the case).
+ *   4. The block's output must not overlap its input: rows in flight would read what earlier
+ *      rows wrote.  Node by node that overlap is legal once the input's last reader has run, as
+ *      in a stride-2 block whose input only the depthwise node and the pool read, so the memory
+ *      plan keeps such an input alive through the block (graph_plan.c, note 6), and
+ *      vs_block_plan_new refuses any block whose output overlaps its input all the same.
  *   5. The hot function is compiled for x86-64-v4, v3 and baseline (target_clones), once
  *      elsewhere; GCC needs -ffp-contract=fast (turned off by -std=c11) to emit FMAs.  The
  *      vector helpers (vec8.h) are kernels_dw.c's.
