@@ -743,11 +743,11 @@ static void own_conv_cases(pthreadpool_t pool2)
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         conv_case(&t, &refused[i]);
         vs_tview in[VS_MAX_IN] = {0}, out = {.shape = t.out_shape};
-        float dummy[1];
+        float unread[1]; /* the plan refuses before it reads any data */
         for (int k = 0; k < t.node.n_in; k++)
             if (t.in_shape[k].rank >= 0)
-                in[k] = (vs_tview){dummy, t.in_shape[k]};
-        out.data = dummy;
+                in[k] = (vs_tview){unread, t.in_shape[k]};
+        out.data = unread;
         vs_conv_plan *p = (vs_conv_plan *)&out; /* must be overwritten with NULL */
         const vs_status st = vs_conv_plan_new(&t.node, in, &out, 1, &p);
         const int ok = st == VS_UNSUPPORTED && p == NULL;

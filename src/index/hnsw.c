@@ -287,7 +287,7 @@ static void search_layer(const vs_hnsw *h, const float *q, uint32_t ep, float ep
     if (!deleted || !deleted[ep])
         heap_push(res, &nr, (vs_cand){-ep_sim, ep});
     float worst = nr ? ep_sim : -INFINITY;
-    uint32_t todo[2 * VS_HNSW_MAX_M];
+    uint32_t fresh[2 * VS_HNSW_MAX_M]; /* the neighbours not yet visited */
     while (nc) {
         vs_cand c = heap_pop(cand, &nc);
         if (nr >= (size_t)ef && c.score < worst)
@@ -298,17 +298,17 @@ static void search_layer(const vs_hnsw *h, const float *q, uint32_t ep, float ep
             uint32_t x = l[i];
             if (visited[x] != tag) {
                 visited[x] = tag;
-                todo[nt++] = x;
+                fresh[nt++] = x;
             }
         }
         /* All their first lines at once (the misses overlap), then each next one again in case
          * it was evicted meanwhile. */
         for (int i = 0; i < nt; i++)
-            prefetch_vector(h, todo[i]);
+            prefetch_vector(h, fresh[i]);
         for (int i = 0; i < nt; i++) {
-            uint32_t x = todo[i];
+            uint32_t x = fresh[i];
             if (i + 1 < nt)
-                prefetch_vector(h, todo[i + 1]);
+                prefetch_vector(h, fresh[i + 1]);
             float sx = sim(h, q, x);
             if (nr < (size_t)ef || sx > worst) {
                 heap_push(cand, &nc, (vs_cand){sx, x});

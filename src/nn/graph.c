@@ -42,6 +42,20 @@ int vs_shape_equal(const vs_shape *a, const vs_shape *b)
     return 1;
 }
 
+int vs_shape_broadcast(const vs_shape *a, const vs_shape *b, vs_shape *o)
+{
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    o->rank = r;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return i;
+        o->dim[i] = da == 1 ? db : da;
+    }
+    return -1;
+}
+
 vs_shape vs_shape_make(int rank, const int64_t *dims)
 {
     vs_shape s = {0};

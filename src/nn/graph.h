@@ -251,6 +251,9 @@ vs_status vs_graph_infer_node(vs_graph *g, vs_node *n, vs_err *err);
 int64_t vs_shape_numel(const vs_shape *s);
 /* Same rank and the same dims. */
 int vs_shape_equal(const vs_shape *a, const vs_shape *b);
+/* NumPy broadcast of a and b into *o.  Returns -1, or the (output) dim where they do not
+ * broadcast (*o then partly written). */
+int vs_shape_broadcast(const vs_shape *a, const vs_shape *b, vs_shape *o);
 vs_shape vs_shape_make(int rank, const int64_t *dims);
 static inline size_t vs_dtype_size(vs_dtype t)
 {

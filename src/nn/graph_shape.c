@@ -83,15 +83,12 @@ static vs_status infer_window(vs_graph *g, vs_node *n, vs_shape *o, vs_err *err)
 static vs_status infer_broadcast(vs_graph *g, vs_node *n, vs_shape *o, vs_err *err)
 {
     const vs_shape *a = in_shape(g, n, 0), *b = in_shape(g, n, 1);
-    int r = a->rank > b->rank ? a->rank : b->rank;
-    o->rank = r;
-    for (int i = 0; i < r; i++) {
-        int ia = i - (r - a->rank), ib = i - (r - b->rank);
-        int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            return FAIL("%s %s: shapes do not broadcast (dim %d: %lld vs %lld)", vs_op_name(n->op),
-                        n->name, i, (long long)da, (long long)db);
-        o->dim[i] = da == 1 ? db : da;
+    const int i = vs_shape_broadcast(a, b, o);
+    if (i >= 0) {
+        const int ia = i - (o->rank - a->rank), ib = i - (o->rank - b->rank);
+        return FAIL("%s %s: shapes do not broadcast (dim %d: %lld vs %lld)", vs_op_name(n->op),
+                    n->name, i, (long long)(ia >= 0 ? a->dim[ia] : 1),
+                    (long long)(ib >= 0 ? b->dim[ib] : 1));
     }
     return VS_OK;
 }

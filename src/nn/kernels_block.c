@@ -40,13 +40,15 @@
 
 #include "kernels_dw.h"
 
+#include "row_tasks.h"
+
 /* Last: it sets this file's floating-point contraction and warnings (vec8.h). */
 #include "vec8.h"
 
 #define BK_INLINE static inline __attribute__((always_inline))
 #define PRAGMA_UNROLL _Pragma("GCC unroll 8")
 
-enum { PW_T = 4, PW_B = 3, MAX_TASKS = 64 };
+enum { PW_T = 4, PW_B = 3 };
 
 struct vs_block_plan {
     vs_dw_plan *dw;
@@ -168,7 +170,8 @@ BK_INLINE void pool_row(const vs_block_plan *p, int64_t r, float *rs)
 /* Task `task`'s share of the output rows. */
 VEC8_CLONES static void block_rows(const vs_block_plan *p, int64_t task)
 {
-    const int64_t r0 = p->rows * task / p->tasks, r1 = p->rows * (task + 1) / p->tasks;
+    int64_t r0, r1;
+    vs_row_range(p->rows, task, p->tasks, &r0, &r1);
     const int64_t row_in = p->ow * p->k, row_out = p->ow * p->n;
     float *d = p->scratch + task * row_in;
     for (int64_t r = r0; r < r1; r++) {
@@ -311,9 +314,7 @@ vs_status vs_block_plan_new(const vs_block_node *b, int count, int threads, vs_b
         free(p);
         return st == VS_NOMEM ? VS_NOMEM : VS_UNSUPPORTED;
     }
-    p->tasks = threads < 1 ? 1 : threads > MAX_TASKS ? MAX_TASKS : threads;
-    if (p->tasks > rows)
-        p->tasks = (int)rows;
+    p->tasks = vs_row_tasks(threads, rows);
     /* The tensors exist in memory with these many elements, so the sizes cannot overflow. */
     p->w = malloc((size_t)(k * nout) * sizeof(float));
     p->bias = calloc((size_t)nout, sizeof(float));
@@ -354,11 +355,7 @@ vs_status vs_block_plan_run(const vs_block_plan *p, pthreadpool_t pool)
 {
     if (!p)
         return VS_INVAL;
-    if (p->tasks > 1 && pool && pthreadpool_get_threads_count(pool) > 1)
-        pthreadpool_parallelize_1d(pool, block_task, (void *)p, (size_t)p->tasks, 0);
-    else
-        for (int64_t t = 0; t < p->tasks; t++)
-            block_rows(p, t);
+    vs_row_tasks_run(pool, block_task, (void *)p, p->tasks);
     return VS_OK;
 }
 

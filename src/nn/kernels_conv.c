@@ -22,13 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "row_tasks.h"
+
 /* Last: it sets this file's floating-point contraction and warnings (vec8.h). */
 #include "vec8.h"
 
 #define CV_INLINE static inline __attribute__((always_inline))
 #define PRAGMA_UNROLL _Pragma("GCC unroll 8")
 
-enum { CV_T = 4, CV_B = 3, CV_MAX_C = 4, MAX_TASKS = 64 };
+enum { CV_T = 4, CV_B = 3, CV_MAX_C = 4 };
 
 struct vs_conv_plan {
     const float *x;
@@ -149,7 +151,8 @@ CV_INLINE void conv_row(const vs_conv_plan *p, int64_t r, const vs_act act)
 /* Task `task`'s share of the output rows, one copy of the row code per activation. */
 VEC8_CLONES static void conv_rows(const vs_conv_plan *p, int64_t task)
 {
-    const int64_t r0 = p->rows * task / p->tasks, r1 = p->rows * (task + 1) / p->tasks;
+    int64_t r0, r1;
+    vs_row_range(p->rows, task, p->tasks, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         switch (p->act) {
         case VS_ACT_RELU:
@@ -237,9 +240,7 @@ vs_status vs_conv_plan_new(const vs_node *n, const vs_tview *in, const vs_tview 
     hi = hi < p->ow ? hi : p->ow;
     p->ox_lo = lo;
     p->ox_hi = hi > lo ? hi : lo;
-    p->tasks = threads < 1 ? 1 : threads > MAX_TASKS ? MAX_TASKS : threads;
-    if (p->tasks > rows)
-        p->tasks = (int)rows;
+    p->tasks = vs_row_tasks(threads, rows);
     p->act = n->act;
     p->lo = n->act_min;
     p->hi = n->act_max;
@@ -251,11 +252,7 @@ vs_status vs_conv_plan_run(const vs_conv_plan *p, pthreadpool_t pool)
 {
     if (!p)
         return VS_INVAL;
-    if (p->tasks > 1 && pool && pthreadpool_get_threads_count(pool) > 1)
-        pthreadpool_parallelize_1d(pool, conv_task, (void *)p, (size_t)p->tasks, 0);
-    else
-        for (int64_t t = 0; t < p->tasks; t++)
-            conv_rows(p, t);
+    vs_row_tasks_run(pool, conv_task, (void *)p, p->tasks);
     return VS_OK;
 }
 

@@ -18,21 +18,6 @@
 
 /* ---- constant folding at load ------------------------------------------------------------ */
 
-/* NumPy broadcast of a and b.  Returns 0, or -1 when they do not broadcast. */
-static int bcast_shape(const vs_shape *a, const vs_shape *b, vs_shape *o)
-{
-    int r = a->rank > b->rank ? a->rank : b->rank;
-    o->rank = r;
-    for (int i = 0; i < r; i++) {
-        int ia = i - (r - a->rank), ib = i - (r - b->rank);
-        int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            return -1;
-        o->dim[i] = da == 1 ? db : da;
-    }
-    return 0;
-}
-
 /* Flat offset into x (broadcast against o) of o's flat element i. */
 static int64_t bcast_off(const vs_shape *x, const vs_shape *o, int64_t i)
 {
@@ -74,7 +59,7 @@ static vs_status fold_binary(ox_ctx *c, vs_op op, const ox_val *a, const ox_val 
     vs_shape o;
     if (a->kind != b->kind)
         return ox_fail(c, VS_FORMAT, "operands of different types");
-    if (bcast_shape(&a->shape, &b->shape, &o))
+    if (vs_shape_broadcast(&a->shape, &b->shape, &o) >= 0)
         return ox_fail(c, VS_FORMAT, "constant shapes do not broadcast");
     int64_t n = vs_shape_numel(&o);
     void *d = malloc((size_t)(n ? n : 1) * 8);
@@ -119,7 +104,7 @@ static vs_status binary(ox_ctx *c, vs_op op, const char *out, ox_val *a, ox_val 
     if (a->kind != OX_RUNTIME && b->kind != OX_RUNTIME)
         return fold_binary(c, op, a, b, out);
     vs_shape os;
-    if (bcast_shape(&a->shape, &b->shape, &os))
+    if (vs_shape_broadcast(&a->shape, &b->shape, &os) >= 0)
         return ox_fail(c, VS_FORMAT, "shapes of '%s' and '%s' do not broadcast", a->name, b->name);
     int r = os.rank;
     const int *perm = ox_perm_id;
@@ -1173,7 +1158,7 @@ vs_status ox_read_tensor(ox_ctx *c, const Onnx__TensorProto *t, const char *name
     int is_i =
         dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
     if (!is_f && !is_i) {
-        /* Kept as a placeholder: an error only if a node reads it. */
+        /* A type we do not read: recorded, and an error only if a node reads it. */
         ox_val *v;
         vs_status st = ox_new_val(c, name, &v);
         if (st == VS_OK) {
