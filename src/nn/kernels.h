@@ -24,4 +24,17 @@ typedef struct vs_tview {
  */
 vs_status vs_ref_run(const vs_node *n, const vs_tview *in, vs_tview *out);
 
+/* For our own window kernels (kernels_dw.c, kernels_conv.c): the output columns [*lo, *hi) of a
+ * row of ow whose window (kw wide, stride sw, left padding pl) lies inside an input of wd columns,
+ * i.e. ox * sw - pl >= 0 and ox * sw - pl + kw <= wd; the rest need their window clipped. */
+static inline void vs_interior_cols(int64_t wd, int64_t kw, int64_t sw, int64_t pl, int64_t ow,
+                                    int64_t *lo, int64_t *hi)
+{
+    int64_t a = (pl + sw - 1) / sw, b = wd + pl >= kw ? (wd + pl - kw) / sw + 1 : 0;
+    a = a < ow ? a : ow;
+    b = b < ow ? b : ow;
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
 #endif

@@ -234,12 +234,7 @@ vs_status vs_conv_plan_new(const vs_node *n, const vs_tview *in, const vs_tview 
     p->pt = pt;
     p->pl = pl;
     p->rows = rows;
-    /* Interior columns: ox * sw - pl >= 0 and ox * sw - pl + kw <= wd. */
-    int64_t lo = (pl + sw - 1) / sw, hi = p->wd + pl >= kw ? (p->wd + pl - kw) / sw + 1 : 0;
-    lo = lo < p->ow ? lo : p->ow;
-    hi = hi < p->ow ? hi : p->ow;
-    p->ox_lo = lo;
-    p->ox_hi = hi > lo ? hi : lo;
+    vs_interior_cols(p->wd, kw, sw, pl, p->ow, &p->ox_lo, &p->ox_hi);
     p->tasks = vs_row_tasks(threads, rows);
     p->act = n->act;
     p->lo = n->act_min;

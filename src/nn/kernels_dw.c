@@ -426,12 +426,7 @@ static vs_status dw_setup(const vs_node *n, const vs_tview *in, const vs_tview *
         j->alpha = alpha->data;
         j->alpha_bc = numel(&alpha->shape) == 1 && c != 1;
     }
-    /* Interior columns: ox * sw - pl >= 0 and ox * sw - pl + kw <= wd. */
-    int64_t lo = (pl + sw - 1) / sw, hi = wd + pl >= kw ? (wd + pl - kw) / sw + 1 : 0;
-    lo = lo < j->ow ? lo : j->ow;
-    hi = hi < j->ow ? hi : j->ow;
-    j->ox_lo = lo;
-    j->ox_hi = hi > lo ? hi : lo;
+    vs_interior_cols(wd, kw, sw, pl, j->ow, &j->ox_lo, &j->ox_hi);
     return VS_OK;
 }
 
