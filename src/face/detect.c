@@ -451,6 +451,11 @@ static void det_fill_input(const vs_det_net *net, const vs_image *img, det_frame
     det_taps(net->resize, ph, net->in_h, ty);
     const int w = net->in_w;
     const size_t plane = (size_t)w * net->in_h;
+    /* Where channel k of a pixel goes: planes (NCHW) or interleaved (NHWC), RGB or BGR. */
+    const size_t px_step = net->nchw ? 1 : 3, ch_step = net->nchw ? plane : 1;
+    size_t ch_at[3];
+    for (int k = 0; k < 3; k++)
+        ch_at[k] = (size_t)(net->bgr ? 2 - k : k) * ch_step;
     double *held[2] = {rows, rows + 3 * (size_t)w};
     int held_row[2] = {-1, -1};
     for (int y = 0; y < net->in_h; y++) {
@@ -466,15 +471,12 @@ static void det_fill_input(const vs_det_net *net, const vs_image *img, det_frame
             r[e] = held[slot];
         }
         const double fy = ty[y].f;
+        float *row = dst + (size_t)y * w * px_step;
         for (int x = 0; x < w; x++) {
             for (int k = 0; k < 3; k++) {
                 const double top = r[0][x * 3 + k], bottom = r[1][x * 3 + k];
-                float v = (float)(top + (bottom - top) * fy) * net->scale + net->offset;
-                int ch = net->bgr ? 2 - k : k;
-                if (net->nchw)
-                    dst[(size_t)ch * plane + (size_t)y * w + x] = v;
-                else
-                    dst[((size_t)y * w + x) * 3 + ch] = v;
+                row[(size_t)x * px_step + ch_at[k]] =
+                    (float)(top + (bottom - top) * fy) * net->scale + net->offset;
             }
         }
     }
